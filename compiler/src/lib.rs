@@ -1,0 +1,15 @@
+//! nwf's compiler: reads libvirt nwfilter definitions, lowers them to a typed IR, checks them,
+//! and instantiates them for one VM port into the ordered rule [`program::Program`] that the
+//! simulator and every backend consume.
+//!
+//! Data flow: source text -> [`xml`] reader -> [`ir`] -> [`check`] -> [`instantiate`] ->
+//! [`program`]. See `docs/ARCHITECTURE.md`.
+
+#![warn(missing_docs)]
+
+pub mod diag;
+pub mod ir;
+pub mod lang;
+pub mod source;
+pub mod value;
+pub mod xml;

@@ -1,0 +1,7 @@
+//! The libvirt nwfilter XML front end: reading (to IR) and canonical writing.
+
+mod read;
+mod write;
+
+pub use read::{read_filter, read_text};
+pub use write::write_filter;
