@@ -1,1 +1,75 @@
-fn main(){}
+//! `nwf`: check, format and inspect libvirt nwfilter network filters.
+
+mod cmd;
+mod output;
+mod render;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Toolchain for libvirt nwfilter network filters.
+#[derive(Parser)]
+#[command(name = "nwf", version, about, propagate_version = true)]
+struct Cli {
+    /// When to use colours: auto (only on a terminal, and not with NO_COLOR), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Colour policy.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ColorChoice {
+    /// Colours on a terminal unless NO_COLOR is set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Output format.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable text.
+    Human,
+    /// JSON for machines.
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check filter files and report every problem (exit 0 clean, 1 errors, 2 usage).
+    Check(cmd::check::Args),
+    /// Rewrite filter files in canonical form.
+    Fmt(cmd::fmt::Args),
+    /// Show the rule program libvirt would apply to a port.
+    Show(cmd::show::Args),
+}
+
+/// Options shared by commands that resolve filter names.
+#[derive(clap::Args, Clone)]
+pub struct SearchArgs {
+    /// A directory of filter definitions; may be repeated. Its filters override standard ones.
+    #[arg(long = "filters", value_name = "DIR")]
+    pub filters: Vec<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let color = output::use_color(cli.color);
+    let result = match cli.command {
+        Command::Check(a) => cmd::check::run(a, color),
+        Command::Fmt(a) => cmd::fmt::run(a, color),
+        Command::Show(a) => cmd::show::run(a, color),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("nwf: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

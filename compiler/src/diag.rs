@@ -89,6 +89,12 @@ impl Diagnostic {
         self
     }
 
+    /// Sets the label for a diagnostic without a place (shown as a note).
+    pub fn at_none(mut self, label: impl Into<String>) -> Diagnostic {
+        self.label = label.into();
+        self
+    }
+
     /// Adds a related location.
     pub fn related(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
         self.related.push(Related {

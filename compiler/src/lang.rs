@@ -152,6 +152,8 @@ pub enum Field {
     SrcPort,
     DstPort,
     Dscp,
+    /// The whole IPv4 TOS byte (what libvirt's ebtables `dscp` really compares).
+    Tos,
     IcmpType,
     IcmpCode,
     ConnlimitAbove,
@@ -430,11 +432,16 @@ const fn ip_base(v6: bool) -> [AttrSpec; 15] {
         ip_from(v6, true),
         ip_to(v6, true),
         ip_from(v6, false),
-        ip_to(v6, false),
+        // libvirt's C table gives `dstipto` the IPv4 type even on IPv6 elements (a bug we mirror).
+        ip_to(false, false),
         DSCP,
         attr(
             "connlimit-above",
-            num(0, u32::MAX),
+            ValueType::Number {
+                min: 0,
+                max: 65535,
+                hex: false,
+            },
             F::ConnlimitAbove,
             "Match when the VM has more than this many connections to the same address.",
         ),

@@ -613,7 +613,17 @@ impl Reader<'_> {
     }
 
     fn operand(&mut self, a: &RawAttr, ty: ValueType) -> Option<Operand> {
-        if a.value.starts_with('$') && ty != ValueType::Comment {
+        if a.value.starts_with('$')
+            && matches!(ty, ValueType::States | ValueType::TcpFlags | ValueType::Bool | ValueType::Comment)
+        {
+            self.diags.push(
+                Diagnostic::error("E0112", format!("`{}` cannot take a variable", a.name))
+                    .at(a.value_span, format!("expected {}", ty.describe()))
+                    .with_note("libvirt accepts the definition but never applies the variable's value here"),
+            );
+            return None;
+        }
+        if a.value.starts_with('$') {
             return match value::parse_var_ref(a.value) {
                 Ok(v) => Some(Operand::Var(v)),
                 Err(msg) => {
@@ -670,7 +680,6 @@ impl Reader<'_> {
         let proto = m.get("protocol");
         let ok = match proto.map(|p| &p.value) {
             Some(Operand::Lit(Value::Number(n))) => matches!(n, 6 | 17 | 33 | 132),
-            Some(Operand::Var(_)) => true,
             _ => false,
         };
         if !ok {
@@ -679,7 +688,9 @@ impl Reader<'_> {
                 format!("`{}` needs protocol tcp, udp, dccp or sctp", port.spec.name),
             )
             .at(port.name_span, "port match without a port protocol");
-            if let Some(p) = proto {
+            if let Some(p) = proto.filter(|p| matches!(p.value, Operand::Var(_))) {
+                d = d.related(p.span, "libvirt cannot check a variable protocol, so it always rejects this");
+            } else if let Some(p) = proto {
                 d = d.related(p.span, "this protocol has no ports");
             } else {
                 d = d.with_help(format!("add protocol='tcp' (or udp, sctp) to <{}>", m.proto.name));
