@@ -11,7 +11,8 @@ pub fn use_color(choice: ColorChoice) -> bool {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => {
-            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stderr().is_terminal()
         }
     }
 }
@@ -26,8 +27,14 @@ pub fn print_diagnostics(sources: &SourceMap, diags: &[Diagnostic], color: bool)
 
 /// `N errors, M warnings` for a summary line.
 pub fn counts(diags: &[Diagnostic]) -> String {
-    let e = diags.iter().filter(|d| d.severity == Severity::Error).count();
-    let w = diags.iter().filter(|d| d.severity == Severity::Warning).count();
+    let e = diags
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    let w = diags
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .count();
     format!("{e} error{}, {w} warning{}", plural(e), plural(w))
 }
 

@@ -85,8 +85,16 @@ fn eth_rule(out: &mut String, n: usize, r: &EthRule) {
     }
     m.extend(r.tests.iter().map(|t| t.to_string()));
     let action = format!("{:?}", r.action).to_lowercase();
-    let action = if r.written_reject { "drop (reject)".to_string() } else { action };
-    let what = if m.is_empty() { "any frame".to_string() } else { m.join(", ") };
+    let action = if r.written_reject {
+        "drop (reject)".to_string()
+    } else {
+        action
+    };
+    let what = if m.is_empty() {
+        "any frame".to_string()
+    } else {
+        m.join(", ")
+    };
     let _ = writeln!(
         out,
         "  {n:>4}  {action:<8} {what}{}",
@@ -99,7 +107,10 @@ fn ip_rule(out: &mut String, n: usize, r: &IpRule) {
     let mut m: Vec<String> = vec![r.protocol.to_string()];
     m.extend(r.tests.iter().map(|t| t.to_string()));
     if let Some(s) = &r.state {
-        let dir = s.ctdir.map(|d| format!(" ({d:?})").to_lowercase()).unwrap_or_default();
+        let dir = s
+            .ctdir
+            .map(|d| format!(" ({d:?})").to_lowercase())
+            .unwrap_or_default();
         m.push(format!("state {}{dir}", s.states));
     }
     if let Some(c) = r.connlimit_above {
@@ -122,6 +133,10 @@ fn origin(out: &mut String, o: &nwf_compiler::program::Provenance) {
         String::new()
     };
     let vars: Vec<String> = o.bindings.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let vars = if vars.is_empty() { String::new() } else { format!("  with {}", vars.join(" ")) };
+    let vars = if vars.is_empty() {
+        String::new()
+    } else {
+        format!("  with {}", vars.join(" "))
+    };
     let _ = writeln!(out, "        from {} ({}){via}{vars}", o.location, o.filter);
 }

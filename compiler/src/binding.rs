@@ -54,9 +54,12 @@ pub fn read_binding(sources: &SourceMap, file: FileId, diags: &mut Diagnostics) 
         "interface" => ("target", "dev", "mac"),
         other => {
             diags.push(
-                Diagnostic::error("E0004", format!("expected <filterbinding> or <interface>, found <{other}>"))
-                    .at(span(root), "not a binding")
-                    .with_help("a binding names the port (<portdev>), its <mac> and a <filterref>"),
+                Diagnostic::error(
+                    "E0004",
+                    format!("expected <filterbinding> or <interface>, found <{other}>"),
+                )
+                .at(span(root), "not a binding")
+                .with_help("a binding names the port (<portdev>), its <mac> and a <filterref>"),
             );
             return None;
         }
@@ -69,7 +72,9 @@ pub fn read_binding(sources: &SourceMap, file: FileId, diags: &mut Diagnostics) 
                 .at(span(root), format!("{what} is missing")),
         );
     };
-    let port = child(root, port_elem).and_then(|n| n.attribute(port_attr)).map(str::to_string);
+    let port = child(root, port_elem)
+        .and_then(|n| n.attribute(port_attr))
+        .map(str::to_string);
     if port.is_none() {
         missing(&format!("<{port_elem} {port_attr}='...'>"), diags);
     }
@@ -78,8 +83,10 @@ pub fn read_binding(sources: &SourceMap, file: FileId, diags: &mut Diagnostics) 
             Some(m) => Some(m),
             None => {
                 diags.push(
-                    Diagnostic::error("E0104", format!("invalid MAC address `{}`", a.value()))
-                        .at(Span::new(file, a.range_value()), "expected a MAC address like 52:54:00:12:34:56"),
+                    Diagnostic::error("E0104", format!("invalid MAC address `{}`", a.value())).at(
+                        Span::new(file, a.range_value()),
+                        "expected a MAC address like 52:54:00:12:34:56",
+                    ),
                 );
                 None
             }
@@ -132,8 +139,7 @@ pub fn read_binding(sources: &SourceMap, file: FileId, diags: &mut Diagnostics) 
                 .map(|a| Span::new(file, a.range_value()))
                 .unwrap_or(span(root));
             diags.push(
-                Diagnostic::error("E0104", format!("invalid interface name `{p}`"))
-                    .at(pspan, why),
+                Diagnostic::error("E0104", format!("invalid interface name `{p}`")).at(pspan, why),
             );
             ok = false;
         }
@@ -160,7 +166,10 @@ pub fn check_ifname(name: &str) -> Result<(), String> {
     if name == "." || name == ".." {
         return Err("`.` and `..` are not interface names".into());
     }
-    if let Some(c) = name.chars().find(|c| c.is_whitespace() || *c == '/' || *c == ':' || c.is_control()) {
+    if let Some(c) = name
+        .chars()
+        .find(|c| c.is_whitespace() || *c == '/' || *c == ':' || c.is_control())
+    {
         return Err(format!("{c:?} is not allowed in an interface name"));
     }
     if !name.is_ascii() {

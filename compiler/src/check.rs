@@ -23,9 +23,15 @@ pub fn check_filter(lib: &Library, f: &Filter, diags: &mut Diagnostics) {
             Entry::Rule(r) => check_rule(f, r, diags),
             Entry::Ref(r) => {
                 if lib.get(&r.filter).is_none() {
-                    let mut d = Diagnostic::error("E0201", format!("unknown filter `{}`", r.filter))
-                        .at(r.name_span, "no filter of this name in the search path or the standard library")
-                        .with_note("libvirt accepts the definition, but instantiating it fails");
+                    let mut d =
+                        Diagnostic::error("E0201", format!("unknown filter `{}`", r.filter))
+                            .at(
+                                r.name_span,
+                                "no filter of this name in the search path or the standard library",
+                            )
+                            .with_note(
+                                "libvirt accepts the definition, but instantiating it fails",
+                            );
                     if let Some(s) = lang::did_you_mean(&r.filter, lib.names()) {
                         d = d.with_help(format!("did you mean `{s}`?")).with_fix(s);
                     } else {
@@ -64,7 +70,10 @@ fn check_cycle_from(lib: &Library, f: &Filter, diags: &mut Diagnostics) {
             d = d.at(first.name_span, format!("cycle: {}", chain.join(" -> ")));
             for (p, i) in path.iter().skip(1) {
                 let r = p.refs().nth(i - 1).expect("visited ref");
-                d = d.related(r.name_span, format!("`{}` includes `{}` here", p.name, r.filter));
+                d = d.related(
+                    r.name_span,
+                    format!("`{}` includes `{}` here", p.name, r.filter),
+                );
             }
             diags.push(d.with_note("libvirt refuses to define a filter that would close a loop"));
             return;
@@ -79,19 +88,26 @@ fn check_cycle_from(lib: &Library, f: &Filter, diags: &mut Diagnostics) {
 }
 
 fn check_rule(f: &Filter, r: &Rule, diags: &mut Diagnostics) {
-    let layer = r.matches.as_ref().map_or(Layer::Ethernet, |m| m.proto.layer);
+    let layer = r
+        .matches
+        .as_ref()
+        .map_or(Layer::Ethernet, |m| m.proto.layer);
     if layer == Layer::Ethernet && r.action == Action::Reject {
         diags.push(
             Diagnostic::warning("W0203", "`reject` in the ethernet layer is a plain drop")
                 .at(r.span, "ebtables has no reject; libvirt emits DROP")
-                .with_help("use action='drop' to say what happens, or match at the IP layer to reject"),
+                .with_help(
+                    "use action='drop' to say what happens, or match at the IP layer to reject",
+                ),
         );
     }
     if layer == Layer::Ip && r.action == Action::Continue {
         diags.push(
             Diagnostic::error("E0116", "`continue` is not possible in the IP layer")
                 .at(r.span, "libvirt refuses to instantiate this rule")
-                .with_help("IP-layer rules are evaluated in order anyway; remove the rule or use return"),
+                .with_help(
+                    "IP-layer rules are evaluated in order anyway; remove the rule or use return",
+                ),
         );
     }
     if f.chain != "root" && r.priority < f.priority {
@@ -104,7 +120,10 @@ fn check_rule(f: &Filter, r: &Rule, diags: &mut Diagnostics) {
                 ),
             )
             .at(r.span, format!("libvirt raises it to {}", f.priority))
-            .related(f.name_span, format!("chain `{}` has priority {}", f.chain, f.priority)),
+            .related(
+                f.name_span,
+                format!("chain `{}` has priority {}", f.chain, f.priority),
+            ),
         );
     }
     if let Some(m) = &r.matches {
@@ -116,13 +135,23 @@ fn check_match(r: &Rule, m: &Match, diags: &mut Diagnostics) {
     for a in &m.attrs {
         // A mask, range end or flag attribute without its base is dropped by libvirt.
         if a.spec.part != Part::Value {
-            let base = m.proto.attrs.iter().find(|s| s.field == a.spec.field && s.part == Part::Value);
+            let base = m
+                .proto
+                .attrs
+                .iter()
+                .find(|s| s.field == a.spec.field && s.part == Part::Value);
             if let Some(base) = base {
                 if m.get(base.name).is_none() {
                     diags.push(
-                        Diagnostic::warning("W0202", format!("`{}` without `{}` is ignored", a.spec.name, base.name))
-                            .at(a.name_span, "libvirt only uses it together with its base attribute")
-                            .with_help(format!("add `{}` or remove `{}`", base.name, a.spec.name)),
+                        Diagnostic::warning(
+                            "W0202",
+                            format!("`{}` without `{}` is ignored", a.spec.name, base.name),
+                        )
+                        .at(
+                            a.name_span,
+                            "libvirt only uses it together with its base attribute",
+                        )
+                        .with_help(format!("add `{}` or remove `{}`", base.name, a.spec.name)),
                     );
                 }
             }

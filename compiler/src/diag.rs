@@ -193,11 +193,8 @@ impl Diagnostics {
 
     /// Sorts by file and position, keeping the order of findings at the same place.
     pub fn sort(&mut self) {
-        self.items.sort_by_key(|d| {
-            d.span
-                .map(|s| (0, s.file.0, s.start))
-                .unwrap_or((1, 0, 0))
-        });
+        self.items
+            .sort_by_key(|d| d.span.map(|s| (0, s.file.0, s.start)).unwrap_or((1, 0, 0)));
     }
 }
 

@@ -49,7 +49,10 @@ pub fn instantiate(
     let mut vars: Vars = BTreeMap::new();
     for p in &binding.params {
         vars.entry(p.name.clone())
-            .or_insert_with(|| VarDef { values: Vec::new(), span: Some(p.span) })
+            .or_insert_with(|| VarDef {
+                values: Vec::new(),
+                span: Some(p.span),
+            })
             .values
             .push(p.value.clone());
     }
@@ -82,12 +85,24 @@ pub fn instantiate(
     };
     let mut insts = Vec::new();
     let vars = Rc::new(vars);
-    expand(lib, &top.filter, vars.clone(), Rc::new(vec![top.filter.name.clone()]), &mut insts, diags);
+    expand(
+        lib,
+        &top.filter,
+        vars.clone(),
+        Rc::new(vec![top.filter.name.clone()]),
+        &mut insts,
+        diags,
+    );
 
     // libvirt: every root-chain rule before every other rule, then by priority; stable.
     insts.sort_by_key(|i| (i.filter.chain != "root", i.rule.priority));
 
-    let mut b = Builder { lib, diags, eth: Default::default(), ip: Default::default() };
+    let mut b = Builder {
+        lib,
+        diags,
+        eth: Default::default(),
+        ip: Default::default(),
+    };
     for inst in &insts {
         b.rule(inst);
     }
@@ -99,7 +114,10 @@ pub fn instantiate(
         port: binding.port.clone(),
         mac: binding.mac,
         filter: binding.filter.clone(),
-        variables: vars.iter().map(|(k, v)| (k.clone(), v.values.clone())).collect(),
+        variables: vars
+            .iter()
+            .map(|(k, v)| (k.clone(), v.values.clone()))
+            .collect(),
         eth: [assemble_eth(&eth[0]), assemble_eth(&eth[1])],
         ip,
     })
@@ -132,8 +150,14 @@ fn expand<'a>(
                 };
                 if path.contains(&r.filter) || path.len() > MAX_DEPTH {
                     diags.push(
-                        Diagnostic::error("E0202", format!("filterref cycle through `{}`", r.filter))
-                            .at(r.name_span, format!("cycle: {} -> {}", path.join(" -> "), r.filter)),
+                        Diagnostic::error(
+                            "E0202",
+                            format!("filterref cycle through `{}`", r.filter),
+                        )
+                        .at(
+                            r.name_span,
+                            format!("cycle: {} -> {}", path.join(" -> "), r.filter),
+                        ),
                     );
                     continue;
                 }
@@ -142,7 +166,10 @@ fn expand<'a>(
                 for p in &r.params {
                     inner_vars
                         .entry(p.name.clone())
-                        .or_insert_with(|| VarDef { values: Vec::new(), span: Some(p.span) })
+                        .or_insert_with(|| VarDef {
+                            values: Vec::new(),
+                            span: Some(p.span),
+                        })
                         .values
                         .push(p.value.clone());
                 }
@@ -151,11 +178,22 @@ fn expand<'a>(
                 }
                 let mut p = (*path).clone();
                 p.push(r.filter.clone());
-                expand(lib, &inner.filter, Rc::new(inner_vars), Rc::new(p), out, diags);
+                expand(
+                    lib,
+                    &inner.filter,
+                    Rc::new(inner_vars),
+                    Rc::new(p),
+                    out,
+                    diags,
+                );
             }
         }
     }
 }
+
+/// One of libvirt's iptables copies of a rule: its way, whether fields are swapped, whether
+/// an ICMP rule with a type is skipped there, and the default state match.
+type IpCopy = (Way, bool, bool, Option<(StateSet, CtDir)>);
 
 /// An ethernet rule before chain assembly.
 struct PendingEth {
@@ -184,7 +222,9 @@ struct Resolved {
 impl Builder<'_, '_> {
     fn rule(&mut self, inst: &Inst) {
         let r = inst.rule;
-        let Some(combos) = self.combinations(inst) else { return };
+        let Some(combos) = self.combinations(inst) else {
+            return;
+        };
         for (bindings, attrs) in combos {
             let origin = Provenance {
                 filter: inst.filter.name.clone(),
@@ -193,7 +233,10 @@ impl Builder<'_, '_> {
                 path: (*inst.path).clone(),
                 bindings,
             };
-            let layer = r.matches.as_ref().map_or(Layer::Ethernet, |m| m.proto.layer);
+            let layer = r
+                .matches
+                .as_ref()
+                .map_or(Layer::Ethernet, |m| m.proto.layer);
             match layer {
                 Layer::Ethernet => self.eth_rule(inst, &attrs, origin),
                 Layer::Ip => self.ip_rule(inst, &attrs, origin),
@@ -203,7 +246,10 @@ impl Builder<'_, '_> {
 
     /// Every variable combination of a rule, as resolved attribute lists.
     #[allow(clippy::type_complexity)]
-    fn combinations(&mut self, inst: &Inst) -> Option<Vec<(BTreeMap<String, String>, Vec<Resolved>)>> {
+    fn combinations(
+        &mut self,
+        inst: &Inst,
+    ) -> Option<Vec<(BTreeMap<String, String>, Vec<Resolved>)>> {
         let Some(m) = &inst.rule.matches else {
             return Some(vec![(BTreeMap::new(), Vec::new())]);
         };
@@ -212,7 +258,10 @@ impl Builder<'_, '_> {
         for spec in m.proto.attrs {
             if let Some(a) = m.get(spec.name) {
                 if let Operand::Var(v) = &a.value {
-                    if !accesses.iter().any(|(x, _)| x.name == v.name && x.access == v.access) {
+                    if !accesses
+                        .iter()
+                        .any(|(x, _)| x.name == v.name && x.access == v.access)
+                    {
                         accesses.push((v, a.span));
                     }
                 }
@@ -238,7 +287,10 @@ impl Builder<'_, '_> {
                 d = if v.name == "IP" {
                     d.with_help("libvirt learns IP at runtime; nwf has none: pass --param IP=ADDRESS (repeat for a list)")
                 } else {
-                    d.with_help(format!("set it in the binding's <filterref> or with --param {}=VALUE", v.name))
+                    d.with_help(format!(
+                        "set it in the binding's <filterref> or with --param {}=VALUE",
+                        v.name
+                    ))
                 };
                 self.diags.push(d);
             }
@@ -252,18 +304,30 @@ impl Builder<'_, '_> {
             vars: Vec<String>,
             indices: Vec<usize>,
         }
-        let mut entries = vec![Entry { iter: Some(0), vars: Vec::new(), indices: vec![0] }];
+        let mut entries = vec![Entry {
+            iter: Some(0),
+            vars: Vec::new(),
+            indices: vec![0],
+        }];
         let mut ok = true;
         for (v, span) in &accesses {
             let len = inst.vars[&v.name].values.len();
             match v.access {
-                Access::Index(n) => entries.push(Entry { iter: None, vars: vec![v.name.clone()], indices: vec![n as usize] }),
+                Access::Index(n) => entries.push(Entry {
+                    iter: None,
+                    vars: vec![v.name.clone()],
+                    indices: vec![n as usize],
+                }),
                 Access::Iterator(id) => {
                     let pos = entries.iter().position(|e| e.iter == Some(id));
                     let e = match pos {
                         Some(p) => &mut entries[p],
                         None => {
-                            entries.push(Entry { iter: Some(id), vars: Vec::new(), indices: Vec::new() });
+                            entries.push(Entry {
+                                iter: Some(id),
+                                vars: Vec::new(),
+                                indices: Vec::new(),
+                            });
                             entries.last_mut().expect("just pushed")
                         }
                     };
@@ -292,8 +356,16 @@ impl Builder<'_, '_> {
             return None;
         }
         // libvirt skips an index whose tuple equals an earlier index's tuple (per iterator).
-        for e in entries.iter_mut().filter(|e| e.iter.is_some() && !e.vars.is_empty()) {
-            let tuple = |i: usize| -> Vec<&str> { e.vars.iter().map(|n| inst.vars[n].values[i].as_str()).collect() };
+        for e in entries
+            .iter_mut()
+            .filter(|e| e.iter.is_some() && !e.vars.is_empty())
+        {
+            let tuple = |i: usize| -> Vec<&str> {
+                e.vars
+                    .iter()
+                    .map(|n| inst.vars[n].values[i].as_str())
+                    .collect()
+            };
             let mut keep = Vec::new();
             for &i in &e.indices {
                 if !(0..i).any(|j| tuple(j) == tuple(i)) {
@@ -349,7 +421,13 @@ impl Builder<'_, '_> {
                         }
                     },
                 };
-                attrs.push(Resolved { spec: a.spec, value, negated: a.negated, from_var, text });
+                attrs.push(Resolved {
+                    spec: a.spec,
+                    value,
+                    negated: a.negated,
+                    from_var,
+                    text,
+                });
             }
             out.push((bindings, attrs));
             for (i, e) in entries.iter().enumerate() {
@@ -373,7 +451,8 @@ impl Builder<'_, '_> {
             Action::Return => EthAction::Return,
             Action::Continue => EthAction::Continue,
         };
-        let chain = (inst.filter.chain != "root").then(|| (inst.filter.chain.clone(), inst.filter.priority));
+        let chain = (inst.filter.chain != "root")
+            .then(|| (inst.filter.chain.clone(), inst.filter.priority));
         let mut copies = Vec::new();
         if matches!(r.direction, Direction::Out | Direction::Inout) {
             copies.push((Way::FromVm, r.direction == Direction::Inout));
@@ -385,7 +464,10 @@ impl Builder<'_, '_> {
             let tests = match eth_tests(proto, attrs, swapped) {
                 Ok(t) => t,
                 Err(msg) => {
-                    self.diags.push(Diagnostic::error("E0306", msg).at(r.span, "this rule cannot be instantiated"));
+                    self.diags.push(
+                        Diagnostic::error("E0306", msg)
+                            .at(r.span, "this rule cannot be instantiated"),
+                    );
                     return;
                 }
             };
@@ -399,13 +481,19 @@ impl Builder<'_, '_> {
                 swapped,
                 origin: origin.clone(),
             };
-            self.eth[way.index()].push(PendingEth { chain: chain.clone(), rule });
+            self.eth[way.index()].push(PendingEth {
+                chain: chain.clone(),
+                rule,
+            });
         }
     }
 
     fn ip_rule(&mut self, inst: &Inst, attrs: &[Resolved], origin: Provenance) {
         let r = inst.rule;
-        let m = r.matches.as_ref().expect("IP-layer rules have a protocol element");
+        let m = r
+            .matches
+            .as_ref()
+            .expect("IP-layer rules have a protocol element");
         let action = match r.action {
             Action::Accept => IpAction::Accept,
             Action::Drop => IpAction::Drop,
@@ -426,23 +514,40 @@ impl Builder<'_, '_> {
                 Value::States(s) if r.statematch => Some(s),
                 _ => None,
             });
-        let has_icmp_type = matches!(m.proto.name, "icmp" | "icmpv6") && attrs.iter().any(|a| a.spec.name == "type");
-        let connlimit = attrs.iter().find(|a| a.spec.field == Field::ConnlimitAbove).and_then(|a| a.value.number());
+        let has_icmp_type = matches!(m.proto.name, "icmp" | "icmpv6")
+            && attrs.iter().any(|a| a.spec.name == "type");
+        let connlimit = attrs
+            .iter()
+            .find(|a| a.spec.field == Field::ConnlimitAbove)
+            .and_then(|a| a.value.number());
         let dir = r.direction;
         let dir_in = matches!(dir, Direction::In | Direction::Inout);
         let inout = dir == Direction::Inout;
         // (way, swapped, may skip ICMP-with-type, default state)
         let new_est = StateSet(StateSet::NEW | StateSet::ESTABLISHED);
         let est = StateSet(StateSet::ESTABLISHED);
-        let from_state = if dir_in { (est, CtDir::Reply) } else { (new_est, CtDir::Original) };
-        let to_state = if dir_in { (new_est, CtDir::Original) } else { (est, CtDir::Reply) };
-        let mut copies: Vec<(Way, bool, bool, Option<(StateSet, CtDir)>)> = Vec::new();
+        let from_state = if dir_in {
+            (est, CtDir::Reply)
+        } else {
+            (new_est, CtDir::Original)
+        };
+        let to_state = if dir_in {
+            (new_est, CtDir::Original)
+        } else {
+            (est, CtDir::Reply)
+        };
+        let mut copies: Vec<IpCopy> = Vec::new();
         if let Some(states) = explicit_state {
             if dir != Direction::In {
                 copies.push((Way::FromVm, inout, dir_in, Some((states, CtDir::Original))));
             }
             if dir != Direction::Out {
-                copies.push((Way::ToVm, false, !dir_in || inout, Some((states, CtDir::Original))));
+                copies.push((
+                    Way::ToVm,
+                    false,
+                    !dir_in || inout,
+                    Some((states, CtDir::Original)),
+                ));
             }
         } else {
             copies.push((Way::FromVm, dir_in, dir_in, Some(from_state)));
@@ -459,16 +564,25 @@ impl Builder<'_, '_> {
                 Ok(Some(t)) => t,
                 Ok(None) => continue,
                 Err(msg) => {
-                    self.diags.push(Diagnostic::error("E0306", msg).at(r.span, "this rule cannot be instantiated"));
+                    self.diags.push(
+                        Diagnostic::error("E0306", msg)
+                            .at(r.span, "this rule cannot be instantiated"),
+                    );
                     return;
                 }
             };
             let state = if explicit_state.is_some() {
                 state
                     .filter(|(s, _)| s.0 != 0)
-                    .map(|(states, _)| StateTest { states, ctdir: None })
+                    .map(|(states, _)| StateTest {
+                        states,
+                        ctdir: None,
+                    })
             } else if action == IpAction::Accept && r.statematch && !inout && connlimit.is_none() {
-                state.map(|(states, ctdir)| StateTest { states, ctdir: (!has_icmp_type).then_some(ctdir) })
+                state.map(|(states, ctdir)| StateTest {
+                    states,
+                    ctdir: (!has_icmp_type).then_some(ctdir),
+                })
             } else {
                 None
             };
@@ -514,14 +628,24 @@ fn field_tests(attrs: &[Resolved], swapped: bool, skip: &[Field]) -> Result<Vec<
     let mut tests = Vec::new();
     let mut fields: Vec<Field> = Vec::new();
     for a in attrs {
-        if a.spec.part == Part::Value && !fields.contains(&a.spec.field) && !skip.contains(&a.spec.field) {
+        if a.spec.part == Part::Value
+            && !fields.contains(&a.spec.field)
+            && !skip.contains(&a.spec.field)
+        {
             fields.push(a.spec.field);
         }
     }
     for field in fields {
-        let base = attrs.iter().find(|a| a.spec.field == field && a.spec.part == Part::Value).expect("collected");
-        let mask = attrs.iter().find(|a| a.spec.field == field && a.spec.part == Part::Mask);
-        let end = attrs.iter().find(|a| a.spec.field == field && a.spec.part == Part::End);
+        let base = attrs
+            .iter()
+            .find(|a| a.spec.field == field && a.spec.part == Part::Value)
+            .expect("collected");
+        let mask = attrs
+            .iter()
+            .find(|a| a.spec.field == field && a.spec.part == Part::Mask);
+        let end = attrs
+            .iter()
+            .find(|a| a.spec.field == field && a.spec.part == Part::End);
         let value = match (&base.value, mask.map(|m| &m.value), end.map(|e| &e.value)) {
             (Value::Mac(addr), m, _) => TestValue::Mac {
                 addr: *addr,
@@ -574,7 +698,12 @@ fn field_tests(attrs: &[Resolved], swapped: bool, skip: &[Field]) -> Result<Vec<
             _ => continue,
         };
         let value = match (field, value) {
-            (Field::SrcIpRange | Field::DstIpRange, TestValue::Ipv4 { addr, .. }) => TestValue::Ipv4Range { from: addr, to: addr },
+            (Field::SrcIpRange | Field::DstIpRange, TestValue::Ipv4 { addr, .. }) => {
+                TestValue::Ipv4Range {
+                    from: addr,
+                    to: addr,
+                }
+            }
             (_, v) => v,
         };
         tests.push(Test {
@@ -586,11 +715,26 @@ fn field_tests(attrs: &[Resolved], swapped: bool, skip: &[Field]) -> Result<Vec<
     Ok(tests)
 }
 
-fn eth_tests(proto: Option<&ProtoSpec>, attrs: &[Resolved], swapped: bool) -> Result<Vec<Test>, String> {
-    let Some(proto) = proto else { return Ok(Vec::new()) };
-    let mut skip = vec![Field::Comment, Field::IcmpType, Field::IcmpCode, Field::VlanEncap, Field::Dscp, Field::ArpDstIp];
+fn eth_tests(
+    proto: Option<&ProtoSpec>,
+    attrs: &[Resolved],
+    swapped: bool,
+) -> Result<Vec<Test>, String> {
+    let Some(proto) = proto else {
+        return Ok(Vec::new());
+    };
+    let mut skip = vec![
+        Field::Comment,
+        Field::IcmpType,
+        Field::IcmpCode,
+        Field::VlanEncap,
+        Field::Dscp,
+        Field::ArpDstIp,
+    ];
     if proto.name == "stp" && swapped && find(attrs, "srcmacaddr").is_some() {
-        return Err("libvirt cannot filter STP in direction inout with a source MAC address".into());
+        return Err(
+            "libvirt cannot filter STP in direction inout with a source MAC address".into(),
+        );
     }
     // Hex-printed fields: ebtables reads a variable's verbatim text as hex.
     let mut adjusted: Vec<Resolved> = attrs.to_vec();
@@ -613,42 +757,83 @@ fn eth_tests(proto: Option<&ProtoSpec>, attrs: &[Resolved], swapped: bool) -> Re
                     _ => None,
                 })
                 .unwrap_or(32);
-            let field = if swapped { Field::ArpSrcIp } else { Field::ArpDstIp };
-            tests.push(Test { field, value: TestValue::Ipv4 { addr, prefix }, negated: dst.negated });
+            let field = if swapped {
+                Field::ArpSrcIp
+            } else {
+                Field::ArpDstIp
+            };
+            tests.push(Test {
+                field,
+                value: TestValue::Ipv4 { addr, prefix },
+                negated: dst.negated,
+            });
         }
     }
     if proto.name == "stp" {
-        tests.insert(0, Test {
-            field: Field::DstMac,
-            value: TestValue::Mac { addr: value::MacAddr([0x01, 0x80, 0xc2, 0, 0, 0]), mask: value::MacAddr::FULL },
-            negated: false,
-        });
+        tests.insert(
+            0,
+            Test {
+                field: Field::DstMac,
+                value: TestValue::Mac {
+                    addr: value::MacAddr([0x01, 0x80, 0xc2, 0, 0, 0]),
+                    mask: value::MacAddr::FULL,
+                },
+                negated: false,
+            },
+        );
     }
     if let Some(enc) = find(attrs, "encap-protocol") {
         // libvirt prints the number in decimal; ebtables reads it as hex.
-        let n = if enc.from_var { as_hex_digits(&enc.text) } else { enc.value.number().and_then(|n| as_hex_digits(&n.to_string())) };
+        let n = if enc.from_var {
+            as_hex_digits(&enc.text)
+        } else {
+            enc.value
+                .number()
+                .and_then(|n| as_hex_digits(&n.to_string()))
+        };
         let n = n.filter(|n| *n <= 0xffff).ok_or_else(|| {
             format!("encap-protocol `{}` becomes an invalid ebtables value (libvirt prints it in decimal, ebtables reads hex)", enc.text)
         })?;
-        tests.push(Test { field: Field::VlanEncap, value: TestValue::Range { lo: n, hi: n }, negated: enc.negated });
+        tests.push(Test {
+            field: Field::VlanEncap,
+            value: TestValue::Range { lo: n, hi: n },
+            negated: enc.negated,
+        });
     }
     if let Some(d) = find(attrs, "dscp") {
         // libvirt emits `--ip-tos 0x<dscp>`: the whole TOS byte equals the DSCP number.
-        let n = if d.from_var { as_hex_digits(&d.text).unwrap_or(0) } else { d.value.number().unwrap_or(0) };
-        tests.push(Test { field: Field::Tos, value: TestValue::Range { lo: n, hi: n }, negated: d.negated });
+        let n = if d.from_var {
+            as_hex_digits(&d.text).unwrap_or(0)
+        } else {
+            d.value.number().unwrap_or(0)
+        };
+        tests.push(Test {
+            field: Field::Tos,
+            value: TestValue::Range { lo: n, hi: n },
+            negated: d.negated,
+        });
     }
     if proto.name == "ipv6" {
         let ty = find(attrs, "type");
-        let has_any = ["type", "typeend", "code", "codeend"].iter().any(|n| find(attrs, n).is_some());
+        let has_any = ["type", "typeend", "code", "codeend"]
+            .iter()
+            .any(|n| find(attrs, n).is_some());
         if has_any {
-            let num = |n: &str| find(attrs, n).and_then(|a| a.value.number()).map(|v| v as u8);
+            let num = |n: &str| {
+                find(attrs, n)
+                    .and_then(|a| a.value.number())
+                    .map(|v| v as u8)
+            };
             let t1 = num("type").unwrap_or(0);
             let t2 = num("typeend").unwrap_or(if num("type").is_some() { t1 } else { 255 });
             let c1 = num("code").unwrap_or(0);
             let c2 = num("codeend").unwrap_or(if num("code").is_some() { c1 } else { 255 });
             tests.push(Test {
                 field: Field::IcmpType,
-                value: TestValue::IcmpTypeCode { types: (t1, t2), codes: (c1, c2) },
+                value: TestValue::IcmpTypeCode {
+                    types: (t1, t2),
+                    codes: (c1, c2),
+                },
                 negated: ty.is_some_and(|t| t.negated),
             });
         }
@@ -657,8 +842,19 @@ fn eth_tests(proto: Option<&ProtoSpec>, attrs: &[Resolved], swapped: bool) -> Re
 }
 
 /// Tests of one IP-layer copy; `Ok(None)` when libvirt drops this copy.
-fn ip_tests(proto: &ProtoSpec, attrs: &[Resolved], swapped: bool) -> Result<Option<Vec<Test>>, String> {
-    let mut skip = vec![Field::Comment, Field::State, Field::ConnlimitAbove, Field::Ipset, Field::IcmpType, Field::IcmpCode];
+fn ip_tests(
+    proto: &ProtoSpec,
+    attrs: &[Resolved],
+    swapped: bool,
+) -> Result<Option<Vec<Test>>, String> {
+    let mut skip = vec![
+        Field::Comment,
+        Field::State,
+        Field::ConnlimitAbove,
+        Field::Ipset,
+        Field::IcmpType,
+        Field::IcmpCode,
+    ];
     // A source range is used only without a source address (likewise destination).
     if find(attrs, "srcipaddr").is_some() {
         skip.push(Field::SrcIpRange);
@@ -675,8 +871,17 @@ fn ip_tests(proto: &ProtoSpec, attrs: &[Resolved], swapped: bool) -> Result<Opti
     if matches!(proto.name, "icmp" | "icmpv6") {
         if let Some(t) = find(attrs, "type") {
             let ty = t.value.number().unwrap_or(0) as u8;
-            let codes = find(attrs, "code").and_then(|c| c.value.number()).map_or((0, 255), |c| (c as u8, c as u8));
-            tests.push(Test { field: Field::IcmpType, value: TestValue::IcmpTypeCode { types: (ty, ty), codes }, negated: t.negated });
+            let codes = find(attrs, "code")
+                .and_then(|c| c.value.number())
+                .map_or((0, 255), |c| (c as u8, c as u8));
+            tests.push(Test {
+                field: Field::IcmpType,
+                value: TestValue::IcmpTypeCode {
+                    types: (ty, ty),
+                    codes,
+                },
+                negated: t.negated,
+            });
         }
     }
     // libvirt's ipset fixup: on `all`/`all-ipv6` both attributes are needed; elsewhere an explicit
@@ -694,8 +899,19 @@ fn ip_tests(proto: &ProtoSpec, attrs: &[Resolved], swapped: bool) -> Result<Opti
             None
         };
         if let (Some(dirs), Value::Text(name)) = (dirs, &set.value) {
-            let dirs = if swapped { dirs.iter().map(|d| d.swapped()).collect() } else { dirs };
-            tests.push(Test { field: Field::Ipset, value: TestValue::Ipset { name: name.clone(), dirs }, negated: set.negated });
+            let dirs = if swapped {
+                dirs.iter().map(|d| d.swapped()).collect()
+            } else {
+                dirs
+            };
+            tests.push(Test {
+                field: Field::Ipset,
+                value: TestValue::Ipset {
+                    name: name.clone(),
+                    dirs,
+                },
+                negated: set.negated,
+            });
         }
     }
     if swapped && has_mac && tests.is_empty() {
@@ -721,12 +937,20 @@ fn assemble_eth(pending: &[PendingEth]) -> EthChains {
     }
     let mut chains: Vec<SubChain> = order
         .iter()
-        .map(|name| SubChain { name: name.clone(), priority: prio[name], jump: jump_match(name), rules: Vec::new() })
+        .map(|name| SubChain {
+            name: name.clone(),
+            priority: prio[name],
+            jump: jump_match(name),
+            rules: Vec::new(),
+        })
         .collect();
     chains.sort_by_key(|c| c.priority);
     for p in pending {
         if let Some((name, _)) = &p.chain {
-            let c = chains.iter_mut().find(|c| &c.name == name).expect("collected");
+            let c = chains
+                .iter_mut()
+                .find(|c| &c.name == name)
+                .expect("collected");
             c.rules.push(p.rule.clone());
         }
     }

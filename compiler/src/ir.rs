@@ -62,6 +62,23 @@ impl Match {
     pub fn get(&self, name: &str) -> Option<&AttrValue> {
         self.attrs.iter().find(|a| a.spec.name == name)
     }
+
+    /// Applies libvirt's negation rules: with `match='no'`, some attributes take their
+    /// negation from another attribute (mask from address, range end from start, tcp/udp/sctp
+    /// ports from `srcportstart`) instead of from the element they were written in.
+    pub fn apply_negation_rules(&mut self) {
+        let flags: Vec<(&str, bool)> = self
+            .attrs
+            .iter()
+            .map(|a| (a.spec.name, a.written_negated))
+            .collect();
+        for a in &mut self.attrs {
+            a.negated = match a.spec.neg_from {
+                Some(src) => flags.iter().any(|(n, neg)| *n == src && *neg),
+                None => a.written_negated,
+            };
+        }
+    }
 }
 
 /// A rule.

@@ -91,11 +91,16 @@ impl ValueType {
                     .into()
             }
             ValueType::IpProtocol => {
-                "an IP protocol: tcp, udp, udplite, esp, ah, icmp, igmp, sctp, icmpv6 or 0-255".into()
+                "an IP protocol: tcp, udp, udplite, esp, ah, icmp, igmp, sctp, icmpv6 or 0-255"
+                    .into()
             }
             ValueType::ArpOpcode => format!(
                 "an ARP opcode: {} or a number from 0 to 65535",
-                ARP_OPCODES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                ARP_OPCODES
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             ValueType::Bool => "a boolean: true, 1 or yes (anything else means false)".into(),
             ValueType::Comment => "text of at most 256 characters".into(),
@@ -513,22 +518,70 @@ const fn stp_range(
 }
 
 static STP_ATTRS: [AttrSpec; 25] = {
-    let rp = stp_range("root-priority", "root-priority-hi", 65535, F::StpRootPriority,
-        "Root bridge priority (start of range).", "Root bridge priority, end of range.");
-    let rc = stp_range("root-cost", "root-cost-hi", u32::MAX, F::StpRootCost,
-        "Root path cost (start of range).", "Root path cost, end of range.");
-    let sp = stp_range("sender-priority", "sender-priority-hi", 65535, F::StpSenderPriority,
-        "Sending bridge priority (start of range).", "Sending bridge priority, end of range.");
-    let port = stp_range("port", "port-hi", 65535, F::StpPort,
-        "Port identifier (start of range).", "Port identifier, end of range.");
-    let age = stp_range("age", "age-hi", 65535, F::StpMsgAge,
-        "Message age timer (start of range).", "Message age timer, end of range.");
-    let max_age = stp_range("max-age", "max-age-hi", 65535, F::StpMaxAge,
-        "Maximum age timer (start of range).", "Maximum age timer, end of range.");
-    let hello = stp_range("hello-time", "hello-time-hi", 65535, F::StpHelloTime,
-        "Hello time timer (start of range).", "Hello time timer, end of range.");
-    let fwd = stp_range("forward-delay", "forward-delay-hi", 65535, F::StpForwardDelay,
-        "Forward delay timer (start of range).", "Forward delay timer, end of range.");
+    let rp = stp_range(
+        "root-priority",
+        "root-priority-hi",
+        65535,
+        F::StpRootPriority,
+        "Root bridge priority (start of range).",
+        "Root bridge priority, end of range.",
+    );
+    let rc = stp_range(
+        "root-cost",
+        "root-cost-hi",
+        u32::MAX,
+        F::StpRootCost,
+        "Root path cost (start of range).",
+        "Root path cost, end of range.",
+    );
+    let sp = stp_range(
+        "sender-priority",
+        "sender-priority-hi",
+        65535,
+        F::StpSenderPriority,
+        "Sending bridge priority (start of range).",
+        "Sending bridge priority, end of range.",
+    );
+    let port = stp_range(
+        "port",
+        "port-hi",
+        65535,
+        F::StpPort,
+        "Port identifier (start of range).",
+        "Port identifier, end of range.",
+    );
+    let age = stp_range(
+        "age",
+        "age-hi",
+        65535,
+        F::StpMsgAge,
+        "Message age timer (start of range).",
+        "Message age timer, end of range.",
+    );
+    let max_age = stp_range(
+        "max-age",
+        "max-age-hi",
+        65535,
+        F::StpMaxAge,
+        "Maximum age timer (start of range).",
+        "Maximum age timer, end of range.",
+    );
+    let hello = stp_range(
+        "hello-time",
+        "hello-time-hi",
+        65535,
+        F::StpHelloTime,
+        "Hello time timer (start of range).",
+        "Hello time timer, end of range.",
+    );
+    let fwd = stp_range(
+        "forward-delay",
+        "forward-delay-hi",
+        65535,
+        F::StpForwardDelay,
+        "Forward delay timer (start of range).",
+        "Forward delay timer, end of range.",
+    );
     [
         SRCMACADDR,
         SRCMACMASK,
@@ -536,16 +589,38 @@ static STP_ATTRS: [AttrSpec; 25] = {
         attr("flags", hexnum(0, 255), F::StpFlags, "BPDU flags."),
         rp[0],
         rp[1],
-        attr("root-address", T::Mac, F::StpRootAddr, "Root bridge MAC address."),
-        part("root-address-mask", T::MacMask, F::StpRootAddr, Part::Mask, "root-address",
-            "Mask of the root bridge MAC address."),
+        attr(
+            "root-address",
+            T::Mac,
+            F::StpRootAddr,
+            "Root bridge MAC address.",
+        ),
+        part(
+            "root-address-mask",
+            T::MacMask,
+            F::StpRootAddr,
+            Part::Mask,
+            "root-address",
+            "Mask of the root bridge MAC address.",
+        ),
         rc[0],
         rc[1],
         sp[0],
         sp[1],
-        attr("sender-address", T::Mac, F::StpSenderAddr, "Sending bridge MAC address."),
-        part("sender-address-mask", T::MacMask, F::StpSenderAddr, Part::Mask, "sender-address",
-            "Mask of the sending bridge MAC address."),
+        attr(
+            "sender-address",
+            T::Mac,
+            F::StpSenderAddr,
+            "Sending bridge MAC address.",
+        ),
+        part(
+            "sender-address-mask",
+            T::MacMask,
+            F::StpSenderAddr,
+            Part::Mask,
+            "sender-address",
+            "Mask of the sending bridge MAC address.",
+        ),
         port[0],
         port[1],
         age[0],
@@ -565,14 +640,24 @@ static ARP_ATTRS: [AttrSpec; 15] = [
     SRCMACMASK,
     DSTMACADDR,
     DSTMACMASK,
-    attr("hwtype", hexnum(0, 65535), F::ArpHwType, "ARP hardware type."),
+    attr(
+        "hwtype",
+        hexnum(0, 65535),
+        F::ArpHwType,
+        "ARP hardware type.",
+    ),
     attr(
         "protocoltype",
         hexnum(0, 65535),
         F::ArpProtoType,
         "ARP protocol type (0x800 for IPv4).",
     ),
-    attr("opcode", T::ArpOpcode, F::ArpOpcode, "ARP opcode (Request, Reply, ... or a number)."),
+    attr(
+        "opcode",
+        T::ArpOpcode,
+        F::ArpOpcode,
+        "ARP opcode (Request, Reply, ... or a number).",
+    ),
     attr(
         "arpsrcmacaddr",
         T::Mac,
@@ -633,7 +718,12 @@ static IP_ATTRS: [AttrSpec; 15] = {
         ip_mask(false, true),
         ip_addr(false, false),
         ip_mask(false, false),
-        attr("protocol", T::IpProtocol, F::IpProtocol, "IP protocol number or name."),
+        attr(
+            "protocol",
+            T::IpProtocol,
+            F::IpProtocol,
+            "IP protocol number or name.",
+        ),
         p[0],
         p[1],
         p[2],
@@ -654,12 +744,22 @@ static IPV6_ATTRS: [AttrSpec; 18] = {
         ip_mask(true, true),
         ip_addr(true, false),
         ip_mask(true, false),
-        attr("protocol", T::IpProtocol, F::IpProtocol, "IP protocol number or name."),
+        attr(
+            "protocol",
+            T::IpProtocol,
+            F::IpProtocol,
+            "IP protocol number or name.",
+        ),
         p[0],
         p[1],
         p[2],
         p[3],
-        attr("type", num(0, 255), F::IcmpType, "ICMPv6 type (start of range)."),
+        attr(
+            "type",
+            num(0, 255),
+            F::IcmpType,
+            "ICMPv6 type (start of range).",
+        ),
         part(
             "typeend",
             num(0, 255),
@@ -668,7 +768,12 @@ static IPV6_ATTRS: [AttrSpec; 18] = {
             "type",
             "ICMPv6 type, end of range.",
         ),
-        attr("code", num(0, 255), F::IcmpCode, "ICMPv6 code (start of range)."),
+        attr(
+            "code",
+            num(0, 255),
+            F::IcmpCode,
+            "ICMPv6 code (start of range).",
+        ),
         part(
             "codeend",
             num(0, 255),
@@ -689,8 +794,14 @@ const TCP_FLAGS: AttrSpec = attr(
     "TCP flags as MASK/SET, e.g. SYN,ACK/SYN.",
 );
 
-static TCP_ATTRS: [AttrSpec; 21] = concat(concat::<15, 4, 19>(ip_base(false), ports(true)), [TCP_OPTION, TCP_FLAGS]);
-static TCP6_ATTRS: [AttrSpec; 21] = concat(concat::<15, 4, 19>(ip_base(true), ports(true)), [TCP_OPTION, TCP_FLAGS]);
+static TCP_ATTRS: [AttrSpec; 21] = concat(
+    concat::<15, 4, 19>(ip_base(false), ports(true)),
+    [TCP_OPTION, TCP_FLAGS],
+);
+static TCP6_ATTRS: [AttrSpec; 21] = concat(
+    concat::<15, 4, 19>(ip_base(true), ports(true)),
+    [TCP_OPTION, TCP_FLAGS],
+);
 static UDP_ATTRS: [AttrSpec; 19] = concat(ip_base(false), ports(true));
 static UDP6_ATTRS: [AttrSpec; 19] = concat(ip_base(true), ports(true));
 static PLAIN_ATTRS: [AttrSpec; 15] = ip_base(false);
@@ -761,30 +872,149 @@ macro_rules! proto {
 
 /// Every protocol element, in the order libvirt's schema lists them.
 pub static PROTOCOLS: &[ProtoSpec] = &[
-    proto!("mac", Ethernet, None, None, MAC_ATTRS, "Match on ethernet header fields."),
-    proto!("vlan", Ethernet, None, None, VLAN_ATTRS, "Match 802.1Q VLAN-tagged frames."),
-    proto!("stp", Ethernet, None, None, STP_ATTRS, "Match spanning tree protocol BPDUs."),
+    proto!(
+        "mac",
+        Ethernet,
+        None,
+        None,
+        MAC_ATTRS,
+        "Match on ethernet header fields."
+    ),
+    proto!(
+        "vlan",
+        Ethernet,
+        None,
+        None,
+        VLAN_ATTRS,
+        "Match 802.1Q VLAN-tagged frames."
+    ),
+    proto!(
+        "stp",
+        Ethernet,
+        None,
+        None,
+        STP_ATTRS,
+        "Match spanning tree protocol BPDUs."
+    ),
     proto!("arp", Ethernet, None, None, ARP_ATTRS, "Match ARP frames."),
-    proto!("rarp", Ethernet, None, None, ARP_ATTRS, "Match RARP frames."),
-    proto!("ip", Ethernet, None, None, IP_ATTRS, "Match IPv4 frames in the ethernet layer."),
-    proto!("ipv6", Ethernet, None, None, IPV6_ATTRS, "Match IPv6 frames in the ethernet layer."),
-    proto!("tcp", Ip, V4, Some(6), TCP_ATTRS, "Match TCP over IPv4 (stateful for accept rules)."),
+    proto!(
+        "rarp",
+        Ethernet,
+        None,
+        None,
+        ARP_ATTRS,
+        "Match RARP frames."
+    ),
+    proto!(
+        "ip",
+        Ethernet,
+        None,
+        None,
+        IP_ATTRS,
+        "Match IPv4 frames in the ethernet layer."
+    ),
+    proto!(
+        "ipv6",
+        Ethernet,
+        None,
+        None,
+        IPV6_ATTRS,
+        "Match IPv6 frames in the ethernet layer."
+    ),
+    proto!(
+        "tcp",
+        Ip,
+        V4,
+        Some(6),
+        TCP_ATTRS,
+        "Match TCP over IPv4 (stateful for accept rules)."
+    ),
     proto!("udp", Ip, V4, Some(17), UDP_ATTRS, "Match UDP over IPv4."),
-    proto!("udplite", Ip, V4, Some(136), PLAIN_ATTRS, "Match UDP-Lite over IPv4."),
+    proto!(
+        "udplite",
+        Ip,
+        V4,
+        Some(136),
+        PLAIN_ATTRS,
+        "Match UDP-Lite over IPv4."
+    ),
     proto!("esp", Ip, V4, Some(50), PLAIN_ATTRS, "Match ESP over IPv4."),
     proto!("ah", Ip, V4, Some(51), PLAIN_ATTRS, "Match AH over IPv4."),
-    proto!("sctp", Ip, V4, Some(132), UDP_ATTRS, "Match SCTP over IPv4."),
+    proto!(
+        "sctp",
+        Ip,
+        V4,
+        Some(132),
+        UDP_ATTRS,
+        "Match SCTP over IPv4."
+    ),
     proto!("icmp", Ip, V4, Some(1), ICMP_ATTRS, "Match ICMP."),
     proto!("igmp", Ip, V4, Some(2), PLAIN_ATTRS, "Match IGMP."),
-    proto!("all", Ip, V4, None, PLAIN_ATTRS, "Match any IPv4 traffic in the IP layer."),
-    proto!("tcp-ipv6", Ip, V6, Some(6), TCP6_ATTRS, "Match TCP over IPv6 (libvirt ignores flags here)."),
-    proto!("udp-ipv6", Ip, V6, Some(17), UDP6_ATTRS, "Match UDP over IPv6."),
-    proto!("udplite-ipv6", Ip, V6, Some(136), PLAIN6_ATTRS, "Match UDP-Lite over IPv6."),
-    proto!("esp-ipv6", Ip, V6, Some(50), PLAIN6_ATTRS, "Match ESP over IPv6."),
-    proto!("ah-ipv6", Ip, V6, Some(51), PLAIN6_ATTRS, "Match AH over IPv6."),
-    proto!("sctp-ipv6", Ip, V6, Some(132), UDP6_ATTRS, "Match SCTP over IPv6."),
+    proto!(
+        "all",
+        Ip,
+        V4,
+        None,
+        PLAIN_ATTRS,
+        "Match any IPv4 traffic in the IP layer."
+    ),
+    proto!(
+        "tcp-ipv6",
+        Ip,
+        V6,
+        Some(6),
+        TCP6_ATTRS,
+        "Match TCP over IPv6 (libvirt ignores flags here)."
+    ),
+    proto!(
+        "udp-ipv6",
+        Ip,
+        V6,
+        Some(17),
+        UDP6_ATTRS,
+        "Match UDP over IPv6."
+    ),
+    proto!(
+        "udplite-ipv6",
+        Ip,
+        V6,
+        Some(136),
+        PLAIN6_ATTRS,
+        "Match UDP-Lite over IPv6."
+    ),
+    proto!(
+        "esp-ipv6",
+        Ip,
+        V6,
+        Some(50),
+        PLAIN6_ATTRS,
+        "Match ESP over IPv6."
+    ),
+    proto!(
+        "ah-ipv6",
+        Ip,
+        V6,
+        Some(51),
+        PLAIN6_ATTRS,
+        "Match AH over IPv6."
+    ),
+    proto!(
+        "sctp-ipv6",
+        Ip,
+        V6,
+        Some(132),
+        UDP6_ATTRS,
+        "Match SCTP over IPv6."
+    ),
     proto!("icmpv6", Ip, V6, Some(58), ICMP6_ATTRS, "Match ICMPv6."),
-    proto!("all-ipv6", Ip, V6, None, PLAIN6_ATTRS, "Match any IPv6 traffic in the IP layer."),
+    proto!(
+        "all-ipv6",
+        Ip,
+        V6,
+        None,
+        PLAIN6_ATTRS,
+        "Match any IPv6 traffic in the IP layer."
+    ),
 ];
 
 /// The protocol element with this name.
@@ -825,18 +1055,38 @@ pub type EnumEntry<T> = (&'static str, T, &'static str);
 
 /// Values of `action`.
 pub static ACTIONS: &[EnumEntry<Action>] = &[
-    ("accept", Action::Accept, "Let the frame pass this layer (the other layer still applies)."),
+    (
+        "accept",
+        Action::Accept,
+        "Let the frame pass this layer (the other layer still applies).",
+    ),
     ("drop", Action::Drop, "Discard the frame silently."),
-    ("reject", Action::Reject, "IP layer: discard with an ICMP error or TCP reset. Ethernet layer: same as drop."),
-    ("return", Action::Return, "Leave the current chain; the caller continues."),
-    ("continue", Action::Continue, "Go on with the next rule (ethernet layer only)."),
+    (
+        "reject",
+        Action::Reject,
+        "IP layer: discard with an ICMP error or TCP reset. Ethernet layer: same as drop.",
+    ),
+    (
+        "return",
+        Action::Return,
+        "Leave the current chain; the caller continues.",
+    ),
+    (
+        "continue",
+        Action::Continue,
+        "Go on with the next rule (ethernet layer only).",
+    ),
 ];
 
 /// Values of `direction`.
 pub static DIRECTIONS: &[EnumEntry<Direction>] = &[
     ("in", Direction::In, "Traffic delivered to the VM."),
     ("out", Direction::Out, "Traffic sent by the VM."),
-    ("inout", Direction::Inout, "Both directions; addresses describe the remote side."),
+    (
+        "inout",
+        Direction::Inout,
+        "Both directions; addresses describe the remote side.",
+    ),
 ];
 
 /// Named ethernet protocols for `protocolid` and `encap-protocol`.
@@ -899,9 +1149,17 @@ pub static TCP_FLAG_NAMES: &[(&str, u8)] = &[
 /// The longest prefix is not special: libvirt tests them in this order.
 pub static CHAIN_PREFIXES: &[(&str, i32, &str)] = &[
     ("root", 0, "The root chain every frame enters."),
-    ("mac", -800, "Sub-chain for all frames (no protocol test on the jump)."),
+    (
+        "mac",
+        -800,
+        "Sub-chain for all frames (no protocol test on the jump).",
+    ),
     ("vlan", -750, "Sub-chain for 802.1Q frames."),
-    ("stp", 0, "Sub-chain for STP BPDUs (destination 01:80:c2:00:00:00)."),
+    (
+        "stp",
+        0,
+        "Sub-chain for STP BPDUs (destination 01:80:c2:00:00:00).",
+    ),
     ("arp", -500, "Sub-chain for ARP frames."),
     ("rarp", -400, "Sub-chain for RARP frames."),
     ("ipv4", -700, "Sub-chain for IPv4 frames."),
@@ -919,12 +1177,21 @@ pub const PRIORITY_RANGE: (i32, i32) = (-1000, 1000);
 
 /// Variables with a meaning fixed by libvirt.
 pub static RESERVED_VARIABLES: &[(&str, &str)] = &[
-    ("MAC", "The VM interface's MAC address (from the binding unless given)."),
-    ("IP", "The VM's IPv4 address(es); libvirt learns it at runtime when not given."),
+    (
+        "MAC",
+        "The VM interface's MAC address (from the binding unless given).",
+    ),
+    (
+        "IP",
+        "The VM's IPv4 address(es); libvirt learns it at runtime when not given.",
+    ),
     ("IPV6", "The VM's IPv6 address(es)."),
     ("DHCPSERVER", "Trusted DHCP server address(es)."),
     ("DHCPSERVERV6", "Trusted DHCPv6 server address(es)."),
-    ("CTRL_IP_LEARNING", "How libvirt learns IP addresses: any, dhcp or none."),
+    (
+        "CTRL_IP_LEARNING",
+        "How libvirt learns IP addresses: any, dhcp or none.",
+    ),
 ];
 
 /// An attribute of a structural element (not a protocol element).
@@ -1025,11 +1292,16 @@ pub fn chain_default_priority(chain: &str) -> Option<i32> {
 }
 
 /// The closest of `candidates` to `word`, if close enough to suggest.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let mut best: Option<(usize, &str)> = None;
     for c in candidates {
         let d = edit_distance(&word.to_ascii_lowercase(), &c.to_ascii_lowercase());
-        if d <= (word.len().max(3) / 3).max(1) + usize::from(c.len() > 6) && best.is_none_or(|(bd, _)| d < bd) {
+        if d <= (word.len().max(3) / 3).max(1) + usize::from(c.len() > 6)
+            && best.is_none_or(|(bd, _)| d < bd)
+        {
             best = Some((d, c));
         }
     }
@@ -1072,7 +1344,13 @@ mod tests {
         for p in PROTOCOLS {
             for a in p.attrs {
                 if let Some(src) = a.neg_from {
-                    assert!(p.attr(src).is_some(), "{}: {} copies from missing {}", p.name, a.name, src);
+                    assert!(
+                        p.attr(src).is_some(),
+                        "{}: {} copies from missing {}",
+                        p.name,
+                        a.name,
+                        src
+                    );
                 }
             }
         }
@@ -1080,7 +1358,10 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(did_you_mean("srcipadr", ["srcipaddr", "dstipaddr"]), Some("srcipaddr"));
+        assert_eq!(
+            did_you_mean("srcipadr", ["srcipaddr", "dstipaddr"]),
+            Some("srcipaddr")
+        );
         assert_eq!(did_you_mean("zzzz", ["srcipaddr"]), None);
     }
 }

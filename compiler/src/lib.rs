@@ -7,15 +7,16 @@
 
 #![warn(missing_docs)]
 
+pub mod binding;
+pub mod check;
 pub mod diag;
+pub mod driver;
+pub mod instantiate;
 pub mod ir;
 pub mod lang;
+pub mod library;
+pub mod program;
 pub mod source;
+pub mod stdlib;
 pub mod value;
 pub mod xml;
-pub mod check;
-pub mod library;
-pub mod stdlib;
-pub mod binding;
-pub mod instantiate;
-pub mod program;

@@ -81,13 +81,22 @@ impl Library {
     }
 
     /// Loads one file; returns its id if it could be read (whatever its content).
-    pub fn add_file(&mut self, path: &Path, provider: Provider, diags: &mut Diagnostics) -> Option<FileId> {
+    pub fn add_file(
+        &mut self,
+        path: &Path,
+        provider: Provider,
+        diags: &mut Diagnostics,
+    ) -> Option<FileId> {
         let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         if let Some(i) = self.paths.iter().position(|p| *p == canonical) {
             // Already read (a file named explicitly that is also in a --filters directory).
             let id = self.find_file(&canonical, i);
             if provider == Provider::File {
-                if let Some(l) = self.filters.values_mut().find(|l| Some(l.filter.file) == id) {
+                if let Some(l) = self
+                    .filters
+                    .values_mut()
+                    .find(|l| Some(l.filter.file) == id)
+                {
                     l.provider = Provider::File;
                 }
             }
@@ -106,9 +115,13 @@ impl Library {
         self.paths.push(canonical);
         let name = path.display().to_string();
         let id = match xml::read_text(bytes) {
-            Ok(text) => self.sources.add(name, Origin::Path(path.to_path_buf()), text),
+            Ok(text) => self
+                .sources
+                .add(name, Origin::Path(path.to_path_buf()), text),
             Err((at, lossy)) => {
-                let id = self.sources.add(name, Origin::Path(path.to_path_buf()), lossy);
+                let id = self
+                    .sources
+                    .add(name, Origin::Path(path.to_path_buf()), lossy);
                 let end = (at + 1).min(self.sources.get(id).text.len());
                 diags.push(
                     Diagnostic::error("E0001", "the file is not valid UTF-8")
@@ -130,7 +143,13 @@ impl Library {
     }
 
     /// Adds an in-memory text (tests, the language server) and reads it.
-    pub fn add_text(&mut self, name: &str, text: &str, provider: Provider, diags: &mut Diagnostics) -> FileId {
+    pub fn add_text(
+        &mut self,
+        name: &str,
+        text: &str,
+        provider: Provider,
+        diags: &mut Diagnostics,
+    ) -> FileId {
         let id = self
             .sources
             .add(name, Origin::Virtual(name.to_string()), text.to_string());
@@ -151,20 +170,26 @@ impl Library {
                 let same = self.sources.get(old.filter.file).text == self.sources.get(id).text;
                 if !same {
                     diags.push(
-                    Diagnostic::note(
-                        "N0001",
-                        format!("`{}` overrides the standard filter of that name", filter.name),
-                    )
-                    .at(filter.name_span, "this definition is used instead"),
+                        Diagnostic::note(
+                            "N0001",
+                            format!(
+                                "`{}` overrides the standard filter of that name",
+                                filter.name
+                            ),
+                        )
+                        .at(filter.name_span, "this definition is used instead"),
                     );
                 }
             }
             Some(old) if old.provider > provider => return,
             Some(old) if old.provider == provider => {
                 diags.push(
-                    Diagnostic::error("E0203", format!("filter `{}` is defined twice", filter.name))
-                        .at(filter.name_span, "second definition")
-                        .related(old.filter.name_span, "first definition"),
+                    Diagnostic::error(
+                        "E0203",
+                        format!("filter `{}` is defined twice", filter.name),
+                    )
+                    .at(filter.name_span, "second definition")
+                    .related(old.filter.name_span, "first definition"),
                 );
                 return;
             }

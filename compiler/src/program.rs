@@ -5,7 +5,7 @@
 //! rules ordered, mirrored copies made, swapped fields rewritten (so `SrcIp` always means the
 //! packet's source address), state matches added, and ignored attributes dropped.
 
-use crate::lang::{Field, Family};
+use crate::lang::{Family, Field};
 use crate::source::{Location, Span};
 use crate::value::{MacAddr, SetDir, StateSet, TcpFlags};
 use serde::Serialize;
@@ -313,7 +313,10 @@ impl Program {
             .eth
             .iter()
             .map(|c| {
-                c.root.iter().filter(|e| matches!(e, RootEntry::Rule(_))).count()
+                c.root
+                    .iter()
+                    .filter(|e| matches!(e, RootEntry::Rule(_)))
+                    .count()
                     + c.subchains.iter().map(|s| s.rules.len()).sum::<usize>()
             })
             .sum();
@@ -335,7 +338,13 @@ impl std::fmt::Display for TestValue {
             TestValue::Range { lo, hi } if lo == hi => write!(f, "{lo}"),
             TestValue::Range { lo, hi } => write!(f, "{lo}..{hi}"),
             TestValue::IcmpTypeCode { types, codes } => {
-                let r = |(a, b): (u8, u8)| if a == b { a.to_string() } else { format!("{a}..{b}") };
+                let r = |(a, b): (u8, u8)| {
+                    if a == b {
+                        a.to_string()
+                    } else {
+                        format!("{a}..{b}")
+                    }
+                };
                 write!(f, "type {} code {}", r(*types), r(*codes))
             }
             TestValue::Flag { value } => write!(f, "{value}"),
@@ -366,7 +375,9 @@ impl std::fmt::Display for Test {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let name = field_name(self.field);
         let value = match (self.field, &self.value) {
-            (Field::EtherType | Field::VlanEncap, TestValue::Range { lo, hi }) if lo == hi => format!("0x{lo:04x}"),
+            (Field::EtherType | Field::VlanEncap, TestValue::Range { lo, hi }) if lo == hi => {
+                format!("0x{lo:04x}")
+            }
             (Field::Tos, TestValue::Range { lo, .. }) => format!("0x{lo:02x}"),
             _ => self.value.to_string(),
         };

@@ -111,8 +111,7 @@ impl SourceMap {
 
     /// Adds a file and returns its id.
     pub fn add(&mut self, name: impl Into<String>, origin: Origin, text: String) -> FileId {
-        self.files
-            .push(SourceFile::new(name.into(), origin, text));
+        self.files.push(SourceFile::new(name.into(), origin, text));
         FileId(self.files.len() as u32 - 1)
     }
 
@@ -189,13 +188,12 @@ impl<'a> codespan_reporting::files::Files<'a> for SourceMap {
         line_index: usize,
     ) -> Result<Range<usize>, codespan_reporting::files::Error> {
         let f = self.get(id);
-        let start = *f
-            .line_starts
-            .get(line_index)
-            .ok_or(codespan_reporting::files::Error::LineTooLarge {
+        let start = *f.line_starts.get(line_index).ok_or(
+            codespan_reporting::files::Error::LineTooLarge {
                 given: line_index,
                 max: f.line_starts.len() - 1,
-            })?;
+            },
+        )?;
         let end = f
             .line_starts
             .get(line_index + 1)

@@ -26,7 +26,11 @@ impl MacAddr {
 
     /// Whether the set bits form one run from the most significant bit.
     pub fn is_contiguous_mask(&self) -> bool {
-        let v = self.0.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)) << 16;
+        let v = self
+            .0
+            .iter()
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+            << 16;
         v.leading_ones() + v.trailing_zeros() >= 64 || v == 0
     }
 
@@ -196,7 +200,6 @@ impl Value {
                 .find(|(_, v)| u32::from(*v) == *n)
                 .map(|(name, _)| name.to_string())
                 .unwrap_or_else(|| n.to_string()),
-            (Value::Number(n), ValueType::Number { hex: true, .. }) => format!("0x{n:x}"),
             _ => self.to_string(),
         }
     }
@@ -286,7 +289,9 @@ fn parse_prefix_mask(s: &str, bits: u8) -> Result<Value, ValueError> {
         return if n <= u64::from(bits) {
             Ok(Value::Prefix(n as u8))
         } else {
-            Err(ValueError::detail(format!("prefix length {n} is larger than {bits}")))
+            Err(ValueError::detail(format!(
+                "prefix length {n} is larger than {bits}"
+            )))
         };
     }
     let v: u128 = if bits == 32 {
@@ -350,8 +355,12 @@ fn parse_flag_list(s: &str) -> Result<u8, ValueError> {
 /// Parses the text of an attribute of type `ty` (variables are handled by the caller).
 pub fn parse(ty: ValueType, s: &str) -> Result<Value, ValueError> {
     match ty {
-        ValueType::Mac => MacAddr::parse(s).map(Value::Mac).ok_or_else(ValueError::plain),
-        ValueType::MacMask => MacAddr::parse(s).map(Value::MacMask).ok_or_else(ValueError::plain),
+        ValueType::Mac => MacAddr::parse(s)
+            .map(Value::Mac)
+            .ok_or_else(ValueError::plain),
+        ValueType::MacMask => MacAddr::parse(s)
+            .map(Value::MacMask)
+            .ok_or_else(ValueError::plain),
         ValueType::Ipv4 => s.parse().map(Value::Ipv4).map_err(|_| ValueError::plain()),
         ValueType::Ipv6 => s.parse().map(Value::Ipv6).map_err(|_| ValueError::plain()),
         ValueType::Ipv4Mask => parse_prefix_mask(s, 32),
@@ -421,7 +430,9 @@ pub fn parse(ty: ValueType, s: &str) -> Result<Value, ValueError> {
                 .bytes()
                 .all(|c| c.is_ascii_alphanumeric() || b"_.-:".contains(&c))
             {
-                Err(ValueError::detail("ipset names consist of letters, digits and _ . - :"))
+                Err(ValueError::detail(
+                    "ipset names consist of letters, digits and _ . - :",
+                ))
             } else {
                 Ok(Value::Text(s.to_string()))
             }
@@ -482,8 +493,7 @@ pub fn is_var_name(s: &str) -> bool {
 /// Whether `s` is a valid parameter value.
 pub fn is_param_value(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|c| c.is_ascii_alphanumeric() || b"_.:".contains(&c))
 }
 
@@ -546,13 +556,23 @@ mod tests {
 
     #[test]
     fn masks() {
-        assert_eq!(parse(ValueType::Ipv4Mask, "255.255.255.0"), Ok(Value::Prefix(24)));
+        assert_eq!(
+            parse(ValueType::Ipv4Mask, "255.255.255.0"),
+            Ok(Value::Prefix(24))
+        );
         assert_eq!(parse(ValueType::Ipv4Mask, "24"), Ok(Value::Prefix(24)));
         assert!(parse(ValueType::Ipv4Mask, "255.0.255.0").is_err());
         assert!(parse(ValueType::Ipv4Mask, "33").is_err());
-        assert_eq!(parse(ValueType::Ipv6Mask, "ffff:ffff::"), Ok(Value::Prefix(32)));
-        assert!(MacAddr::parse("ff:ff:ff:00:00:00").unwrap().is_contiguous_mask());
-        assert!(!MacAddr::parse("01:00:00:00:00:00").unwrap().is_contiguous_mask());
+        assert_eq!(
+            parse(ValueType::Ipv6Mask, "ffff:ffff::"),
+            Ok(Value::Prefix(32))
+        );
+        assert!(MacAddr::parse("ff:ff:ff:00:00:00")
+            .unwrap()
+            .is_contiguous_mask());
+        assert!(!MacAddr::parse("01:00:00:00:00:00")
+            .unwrap()
+            .is_contiguous_mask());
     }
 
     #[test]
@@ -569,7 +589,10 @@ mod tests {
     fn flags() {
         assert_eq!(
             parse(ValueType::TcpFlags, "SYN,ACK/SYN"),
-            Ok(Value::TcpFlags(TcpFlags { mask: 0x12, set: 0x02 }))
+            Ok(Value::TcpFlags(TcpFlags {
+                mask: 0x12,
+                set: 0x02
+            }))
         );
         assert!(parse(ValueType::TcpFlags, "SYN").is_err());
     }

@@ -1,9 +1,8 @@
 //! `nwf check`: read filters, run the checker, report every diagnostic.
 
 use crate::{output, Format, SearchArgs};
-use nwf_compiler::check;
-use nwf_compiler::diag::{self, Diagnostics};
-use nwf_compiler::library::{Library, Provider};
+use nwf_compiler::diag;
+use nwf_compiler::driver;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -24,43 +23,8 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
     if args.files.is_empty() && args.search.filters.is_empty() {
         anyhow::bail!("nothing to check: give filter files, or --filters DIR to check a directory");
     }
-    let mut lib_diags = Diagnostics::new();
-    let mut lib = Library::with_stdlib(&mut lib_diags);
-    let mut diags = Diagnostics::new();
-    for dir in &args.search.filters {
-        // Diagnostics of directory files count only when the directory itself is being checked.
-        let sink = if args.files.is_empty() { &mut diags } else { &mut lib_diags };
-        lib.add_dir(dir, sink);
-    }
-    let mut checked = Vec::new();
-    for f in &args.files {
-        if let Some(id) = lib.add_file(f, Provider::File, &mut diags) {
-            checked.push(id);
-        }
-    }
-    if args.files.is_empty() {
-        checked = lib
-            .sources
-            .iter()
-            .filter(|(_, f)| matches!(f.origin, nwf_compiler::source::Origin::Path(_)))
-            .map(|(id, _)| id)
-            .collect();
-    }
-    for &id in &checked {
-        let filters: Vec<_> = lib.filters_in(id).cloned().collect();
-        for f in &filters {
-            check::check_filter(&lib, f, &mut diags);
-        }
-    }
-    // Directory-level errors (unreadable directory) always count.
-    diags.extend(
-        lib_diags
-            .items()
-            .iter()
-            .filter(|d| d.span.is_none())
-            .cloned(),
-    );
-    diags.sort();
+    let run = driver::check_paths(&args.search.filters, &args.files);
+    let (lib, checked, diags) = (run.library, run.checked, run.diagnostics);
     let items = diags.items();
     let failed = diags.has_errors();
     match args.format {
@@ -75,7 +39,10 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
             );
         }
         Format::Json => {
-            let files: Vec<_> = checked.iter().map(|id| lib.sources.get(*id).name.clone()).collect();
+            let files: Vec<_> = checked
+                .iter()
+                .map(|id| lib.sources.get(*id).name.clone())
+                .collect();
             let out = serde_json::json!({
                 "ok": !failed,
                 "files": files,
@@ -86,5 +53,9 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -44,15 +44,26 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
         let text = match xml::read_text(bytes) {
             Ok(t) => t,
             Err((at, lossy)) => {
-                let id = sources.add(path.display().to_string(), Origin::Path(path.clone()), lossy);
+                let id = sources.add(
+                    path.display().to_string(),
+                    Origin::Path(path.clone()),
+                    lossy,
+                );
                 diags.push(
                     nwf_compiler::diag::Diagnostic::error("E0001", "the file is not valid UTF-8")
-                        .at(nwf_compiler::source::Span::new(id, at..at + 1), "invalid byte sequence here"),
+                        .at(
+                            nwf_compiler::source::Span::new(id, at..at + 1),
+                            "invalid byte sequence here",
+                        ),
                 );
                 continue;
             }
         };
-        let id = sources.add(path.display().to_string(), Origin::Path(path.clone()), text.clone());
+        let id = sources.add(
+            path.display().to_string(),
+            Origin::Path(path.clone()),
+            text.clone(),
+        );
         let mut file_diags = Diagnostics::new();
         let filter = xml::read_filter(&sources, id, &mut file_diags);
         let has_errors = file_diags.has_errors();
@@ -92,5 +103,9 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
     }
-    Ok(if errors || !unformatted.is_empty() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if errors || !unformatted.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

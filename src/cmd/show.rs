@@ -1,11 +1,8 @@
 //! `nwf show`: instantiate a binding and print the resulting program.
 
 use crate::{output, render, Format, SearchArgs};
-use nwf_compiler::binding::read_binding;
-use nwf_compiler::diag::{self, Diagnostics};
-use nwf_compiler::instantiate::instantiate;
-use nwf_compiler::library::Library;
-use nwf_compiler::source::Origin;
+use nwf_compiler::diag;
+use nwf_compiler::driver;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -34,27 +31,8 @@ pub fn parse_param(s: &str) -> Result<(String, String), String> {
 
 /// Runs the command.
 pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
-    let mut diags = Diagnostics::new();
-    let mut lib = Library::with_stdlib(&mut diags);
-    for d in &args.search.filters {
-        lib.add_dir(d, &mut diags);
-    }
-    let text = std::fs::read_to_string(&args.binding)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", args.binding.display()))?;
-    let id = lib.sources.add(
-        args.binding.display().to_string(),
-        Origin::Path(args.binding.clone()),
-        text,
-    );
-    let program = read_binding(&lib.sources, id, &mut diags)
-        .and_then(|b| instantiate(&lib, &b, &args.params, &mut diags));
-    // Only errors and the binding's own warnings matter here; library warnings are for `check`.
-    let shown: Vec<_> = diags
-        .items()
-        .iter()
-        .filter(|d| d.severity == diag::Severity::Error || d.span.is_some_and(|s| s.file == id))
-        .cloned()
-        .collect();
+    let run = driver::show_binding(&args.search.filters, &args.binding, &args.params);
+    let (lib, program, shown) = (run.library, run.program, run.diagnostics);
     match args.format {
         Format::Human => {
             output::print_diagnostics(&lib.sources, &shown, color);
@@ -70,5 +48,9 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
     }
-    Ok(if program.is_some() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if program.is_some() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -25,7 +25,10 @@ pub fn read_filter(sources: &SourceMap, file: FileId, diags: &mut Diagnostics) -
     if text.trim().is_empty() {
         diags.push(
             Diagnostic::error("E0002", "the file is empty")
-                .at(Span::new(file, 0..text.len()), "expected a <filter> element")
+                .at(
+                    Span::new(file, 0..text.len()),
+                    "expected a <filter> element",
+                )
                 .with_help("a filter file holds one <filter name='...'> element"),
         );
         return None;
@@ -38,9 +41,7 @@ pub fn read_filter(sources: &SourceMap, file: FileId, diags: &mut Diagnostics) -
         Ok(d) => d,
         Err(e) => {
             let pos = e.pos();
-            let at = sources
-                .get(file)
-                .offset(pos.row as usize, pos.col as usize);
+            let at = sources.get(file).offset(pos.row as usize, pos.col as usize);
             let end = (at + 1).min(text.len()).max(at);
             diags.push(
                 Diagnostic::error("E0003", format!("the file is not well-formed XML: {e}"))
@@ -76,7 +77,8 @@ pub fn read_filter(sources: &SourceMap, file: FileId, diags: &mut Diagnostics) -
 }
 
 fn comment_text(n: Node) -> Option<String> {
-    n.is_comment().then(|| n.text().unwrap_or("").trim().to_string())
+    n.is_comment()
+        .then(|| n.text().unwrap_or("").trim().to_string())
 }
 
 /// Comments anywhere inside an element (not descending past protocol elements).
@@ -124,7 +126,10 @@ impl Reader<'_> {
             "E0102",
             format!("unknown attribute `{}` on <{elem}>", a.name),
         )
-        .at(a.name_span, "libvirt ignores this attribute; its schema rejects it");
+        .at(
+            a.name_span,
+            "libvirt ignores this attribute; its schema rejects it",
+        );
         if let Some(s) = lang::did_you_mean(a.name, allowed.iter().copied()) {
             d = d.with_help(format!("did you mean `{s}`?")).with_fix(s);
         } else if !allowed.is_empty() {
@@ -148,8 +153,11 @@ impl Reader<'_> {
                 let r = c.range();
                 let span = self.span(r);
                 self.diags.push(
-                    Diagnostic::error("E0105", format!("text is not allowed inside <{}>", n.tag_name().name()))
-                        .at(span, "unexpected text"),
+                    Diagnostic::error(
+                        "E0105",
+                        format!("text is not allowed inside <{}>", n.tag_name().name()),
+                    )
+                    .at(span, "unexpected text"),
                 );
             }
         }
@@ -196,7 +204,9 @@ impl Reader<'_> {
                             lang::MAX_CHAIN_NAME
                         ));
                     if let Some(sugg) = lang::did_you_mean(c, prefixes.iter().copied()) {
-                        d = d.with_help(format!("did you mean `{sugg}`?")).with_fix(sugg);
+                        d = d
+                            .with_help(format!("did you mean `{sugg}`?"))
+                            .with_fix(sugg);
                     }
                     self.diags.push(d);
                 }
@@ -265,8 +275,11 @@ impl Reader<'_> {
                 }
                 other => {
                     let span = self.tag_span(c);
-                    let mut d = Diagnostic::error("E0103", format!("unknown element <{other}> in <filter>"))
-                        .at(span, "expected <rule>, <filterref> or <uuid>");
+                    let mut d = Diagnostic::error(
+                        "E0103",
+                        format!("unknown element <{other}> in <filter>"),
+                    )
+                    .at(span, "expected <rule>, <filterref> or <uuid>");
                     if let Some(s) = lang::did_you_mean(other, ["rule", "filterref", "uuid"]) {
                         d = d.with_help(format!("did you mean <{s}>?")).with_fix(s);
                     } else if lang::protocol(other).is_some() {
@@ -291,7 +304,8 @@ impl Reader<'_> {
             .unwrap_or_else(|| self.tag_span(n));
         if f.uuid.is_some() {
             self.diags.push(
-                Diagnostic::error("E0113", "a filter has at most one <uuid>").at(self.tag_span(n), "second <uuid>"),
+                Diagnostic::error("E0113", "a filter has at most one <uuid>")
+                    .at(self.tag_span(n), "second <uuid>"),
             );
         } else if !is_uuid(&text) {
             self.diags.push(
@@ -372,12 +386,17 @@ impl Reader<'_> {
         }
         if !value::is_param_value(value) {
             let mut d = Diagnostic::error("E0111", format!("invalid parameter value `{value}`"))
-                .at(vs, "expected a non-empty value of letters, digits, `_`, `.` and `:`")
+                .at(
+                    vs,
+                    "expected a non-empty value of letters, digits, `_`, `.` and `:`",
+                )
                 .with_note("libvirt silently drops a parameter with such a value");
             if value.starts_with('$') {
                 d = d.with_note("parameter values cannot refer to variables; the caller's variables are passed on automatically");
             } else if let Some((addr, _)) = value.split_once('/') {
-                d = d.with_help(format!("give the address alone (`{addr}`) and the mask in the rule"));
+                d = d.with_help(format!(
+                    "give the address alone (`{addr}`) and the mask in the rule"
+                ));
             }
             self.diags.push(d);
             ok = false;
@@ -438,9 +457,12 @@ impl Reader<'_> {
             let name = c.tag_name().name();
             let Some(proto) = lang::protocol(name) else {
                 let span = self.tag_span(c);
-                let mut d = Diagnostic::error("E0103", format!("unknown protocol element <{name}>"))
-                    .at(span, "not a protocol element")
-                    .with_note("libvirt silently ignores it, so the rule would match every frame");
+                let mut d =
+                    Diagnostic::error("E0103", format!("unknown protocol element <{name}>"))
+                        .at(span, "not a protocol element")
+                        .with_note(
+                            "libvirt silently ignores it, so the rule would match every frame",
+                        );
                 if let Some(s) = lang::did_you_mean(name, lang::PROTOCOLS.iter().map(|p| p.name)) {
                     d = d.with_help(format!("did you mean <{s}>?")).with_fix(s);
                 }
@@ -457,10 +479,13 @@ impl Reader<'_> {
                         && m.attrs.iter().all(|a| prev.get(a.spec.name).is_none());
                     if !canonical_split {
                         self.diags.push(
-                            Diagnostic::warning("W0102", format!("repeated <{name}> element in one rule"))
-                                .at(self.tag_span(c), "libvirt merges this into the first one")
-                                .related(prev.span, "first element")
-                                .with_help("write all attributes in one element"),
+                            Diagnostic::warning(
+                                "W0102",
+                                format!("repeated <{name}> element in one rule"),
+                            )
+                            .at(self.tag_span(c), "libvirt merges this into the first one")
+                            .related(prev.span, "first element")
+                            .with_help("write all attributes in one element"),
                         );
                     }
                     for a in m.attrs {
@@ -482,7 +507,12 @@ impl Reader<'_> {
             }
         }
         if let Some(m) = &mut matches {
-            apply_negation_rules(m);
+            // Table order is libvirt's processing order and makes the IR independent of how
+            // the attributes were spelled out.
+            let proto = m.proto;
+            m.attrs
+                .sort_by_key(|a| proto.attrs.iter().position(|s| s.name == a.spec.name));
+            m.apply_negation_rules();
             self.check_ports_need_protocol(m);
         }
         if !ok {
@@ -504,8 +534,10 @@ impl Reader<'_> {
             return Some(*v);
         }
         let names: Vec<_> = table.iter().map(|(n, _, _)| *n).collect();
-        let mut d = Diagnostic::error("E0104", format!("invalid {} `{}`", a.name, a.value))
-            .at(a.value_span, format!("expected one of: {}", names.join(", ")));
+        let mut d = Diagnostic::error("E0104", format!("invalid {} `{}`", a.name, a.value)).at(
+            a.value_span,
+            format!("expected one of: {}", names.join(", ")),
+        );
         if let Some(s) = lang::did_you_mean(a.value, names.iter().copied()) {
             d = d.with_help(format!("did you mean `{s}`?")).with_fix(s);
         }
@@ -572,11 +604,8 @@ impl Reader<'_> {
         for c in n.children().filter(|c| c.is_element()) {
             let span = self.tag_span(c);
             self.diags.push(
-                Diagnostic::error(
-                    "E0103",
-                    format!("<{}> cannot contain elements", proto.name),
-                )
-                .at(span, "unexpected element"),
+                Diagnostic::error("E0103", format!("<{}> cannot contain elements", proto.name))
+                    .at(span, "unexpected element"),
             );
         }
         (
@@ -596,7 +625,12 @@ impl Reader<'_> {
             .map(|p| p.name)
             .collect();
         if elsewhere.is_empty() {
-            let allowed: Vec<&'static str> = proto.attrs.iter().map(|s| s.name).chain(["match"]).collect();
+            let allowed: Vec<&'static str> = proto
+                .attrs
+                .iter()
+                .map(|s| s.name)
+                .chain(["match"])
+                .collect();
             self.unknown_attr(proto.name, a, &allowed);
             return;
         }
@@ -614,7 +648,10 @@ impl Reader<'_> {
 
     fn operand(&mut self, a: &RawAttr, ty: ValueType) -> Option<Operand> {
         if a.value.starts_with('$')
-            && matches!(ty, ValueType::States | ValueType::TcpFlags | ValueType::Bool | ValueType::Comment)
+            && matches!(
+                ty,
+                ValueType::States | ValueType::TcpFlags | ValueType::Bool | ValueType::Comment
+            )
         {
             self.diags.push(
                 Diagnostic::error("E0112", format!("`{}` cannot take a variable", a.name))
@@ -628,9 +665,12 @@ impl Reader<'_> {
                 Ok(v) => Some(Operand::Var(v)),
                 Err(msg) => {
                     self.diags.push(
-                        Diagnostic::error("E0110", format!("invalid variable reference `{}`", a.value))
-                            .at(a.value_span, msg)
-                            .with_note("forms: $NAME, $NAME[@N] (iterator N), $NAME[N] (element N)"),
+                        Diagnostic::error(
+                            "E0110",
+                            format!("invalid variable reference `{}`", a.value),
+                        )
+                        .at(a.value_span, msg)
+                        .with_note("forms: $NAME, $NAME[@N] (iterator N), $NAME[N] (element N)"),
                     );
                     None
                 }
@@ -641,9 +681,12 @@ impl Reader<'_> {
                 if let (ValueType::MacMask, Value::MacMask(m)) = (ty, &v) {
                     if !m.is_contiguous_mask() {
                         self.diags.push(
-                            Diagnostic::error("E0104", format!("invalid value `{}` for `{}`", a.value, a.name))
-                                .at(a.value_span, "the mask's bits are not contiguous")
-                                .with_note(format!("expected {}", ty.describe())),
+                            Diagnostic::error(
+                                "E0104",
+                                format!("invalid value `{}` for `{}`", a.value, a.name),
+                            )
+                            .at(a.value_span, "the mask's bits are not contiguous")
+                            .with_note(format!("expected {}", ty.describe())),
                         );
                         return None;
                     }
@@ -656,8 +699,9 @@ impl Reader<'_> {
                 } else {
                     a.value.to_string()
                 };
-                let mut d = Diagnostic::error("E0104", format!("invalid value `{shown}` for `{}`", a.name))
-                    .at(a.value_span, format!("expected {}", ty.describe()));
+                let mut d =
+                    Diagnostic::error("E0104", format!("invalid value `{shown}` for `{}`", a.name))
+                        .at(a.value_span, format!("expected {}", ty.describe()));
                 if let Some(detail) = e.detail {
                     d = d.with_note(detail);
                 }
@@ -689,25 +733,19 @@ impl Reader<'_> {
             )
             .at(port.name_span, "port match without a port protocol");
             if let Some(p) = proto.filter(|p| matches!(p.value, Operand::Var(_))) {
-                d = d.related(p.span, "libvirt cannot check a variable protocol, so it always rejects this");
+                d = d.related(
+                    p.span,
+                    "libvirt cannot check a variable protocol, so it always rejects this",
+                );
             } else if let Some(p) = proto {
                 d = d.related(p.span, "this protocol has no ports");
             } else {
-                d = d.with_help(format!("add protocol='tcp' (or udp, sctp) to <{}>", m.proto.name));
+                d = d.with_help(format!(
+                    "add protocol='tcp' (or udp, sctp) to <{}>",
+                    m.proto.name
+                ));
             }
             self.diags.push(d);
-        }
-    }
-}
-
-/// libvirt's negation rules: with `match='no'`, some attributes take their negation from
-/// another attribute (mask from address, range end from start, tcp/udp/sctp ports from
-/// `srcportstart`) instead of from the element.
-pub(crate) fn apply_negation_rules(m: &mut Match) {
-    let flags: Vec<(&str, bool)> = m.attrs.iter().map(|a| (a.spec.name, a.written_negated)).collect();
-    for a in &mut m.attrs {
-        if let Some(src) = a.spec.neg_from {
-            a.negated = flags.iter().any(|(n, neg)| *n == src && *neg);
         }
     }
 }
@@ -721,7 +759,11 @@ fn check_chain_name(c: &str) -> Result<(), String> {
         return Ok(());
     }
     if c.len() > lang::MAX_CHAIN_NAME {
-        return Err(format!("{} characters; at most {}", c.len(), lang::MAX_CHAIN_NAME));
+        return Err(format!(
+            "{} characters; at most {}",
+            c.len(),
+            lang::MAX_CHAIN_NAME
+        ));
     }
     if let Some(bad) = c
         .chars()
@@ -738,11 +780,12 @@ fn check_chain_name(c: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// libvirt's UUID parser is liberal: 32 hex digits, with `-` or spaces allowed between them.
 fn is_uuid(s: &str) -> bool {
-    let hex: String = s.chars().filter(|c| *c != '-').collect();
-    let dashed = s.len() == 36
-        && s.char_indices()
-            .all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() });
-    (hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit()) && (dashed || !s.contains('-')))
-        || dashed
+    let digits: Vec<char> = s
+        .trim()
+        .chars()
+        .filter(|c| *c != '-' && *c != ' ')
+        .collect();
+    digits.len() == 32 && digits.iter().all(|c| c.is_ascii_hexdigit())
 }

@@ -6,7 +6,9 @@
 
 use crate::ir::{AttrValue, Entry, Filter, Match, Operand};
 use crate::lang;
+use quick_xml::events::attributes::Attribute;
 use quick_xml::events::{BytesEnd, BytesStart, BytesText, Event};
+use quick_xml::name::QName;
 use quick_xml::Writer;
 
 /// Writes a filter as canonical XML (ends with a newline).
@@ -115,14 +117,40 @@ fn push_attrs(s: &mut BytesStart, attrs: &[&AttrValue]) {
             Operand::Lit(v) => v.to_text(a.spec.ty),
             Operand::Var(v) => v.to_string(),
         };
-        s.push_attribute((a.spec.name, text.as_str()));
+        s.push_attribute(Attribute {
+            key: QName(a.spec.name),
+            value: escape_attr(&text).into(),
+        });
     }
+}
+
+/// Escapes an attribute value so that XML attribute-value normalisation gives it back exactly
+/// (tabs and newlines would otherwise be read back as spaces).
+fn escape_attr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' => out.push_str("&#9;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn comment(w: &mut Writer<Vec<u8>>, text: &str) {
     // `--` cannot appear inside an XML comment.
     let safe = text.replace("--", "- -");
-    emit(w, Event::Comment(BytesText::from_escaped(format!(" {safe} "))));
+    emit(
+        w,
+        Event::Comment(BytesText::from_escaped(format!(" {safe} "))),
+    );
 }
 
 fn emit(w: &mut Writer<Vec<u8>>, e: Event) {
