@@ -132,6 +132,7 @@ fn check_rule(f: &Filter, r: &Rule, diags: &mut Diagnostics) {
 }
 
 fn check_match(r: &Rule, m: &Match, diags: &mut Diagnostics) {
+    check_ignored_combinations(m, diags);
     for a in &m.attrs {
         // A mask, range end or flag attribute without its base is dropped by libvirt.
         if a.spec.part != Part::Value {
@@ -165,7 +166,7 @@ fn check_match(r: &Rule, m: &Match, diags: &mut Diagnostics) {
             );
         }
         match (a.spec.name, &a.value) {
-            ("dscp", _) => diags.push(
+            ("dscp", _) if m.proto.name == "ip" => diags.push(
                 Diagnostic::warning("W0207", "libvirt compares `dscp` with the whole TOS byte")
                     .at(a.name_span, "emitted as --ip-tos: DSCP 46 is TOS 0xb8, but this matches TOS 46 (0x2e)")
                     .with_note("nwf reproduces libvirt's behaviour: the rule matches packets whose TOS byte equals the value"),
@@ -190,6 +191,51 @@ fn check_match(r: &Rule, m: &Match, diags: &mut Diagnostics) {
                 )
             }
             _ => {}
+        }
+    }
+}
+
+/// Attribute combinations libvirt accepts but silently drops when it builds the rule.
+fn check_ignored_combinations(m: &Match, diags: &mut Diagnostics) {
+    let all = matches!(m.proto.name, "all" | "all-ipv6");
+    match (m.get("ipset"), m.get("ipsetflags")) {
+        (Some(_), Some(flags)) if !all && m.proto.layer == Layer::Ip => diags.push(
+            Diagnostic::warning("W0210", "libvirt drops the ipset match when `ipsetflags` is given")
+                .at(flags.name_span, "with this attribute, neither ipset nor ipsetflags is applied")
+                .with_help("remove ipsetflags: libvirt then looks up the source address"),
+        ),
+        (Some(set), None) if all => diags.push(
+            Diagnostic::warning("W0210", format!("libvirt drops the ipset match on <{}> without `ipsetflags`", m.proto.name))
+                .at(set.name_span, "this ipset is not applied")
+                .with_help("add ipsetflags='src' (or dst)"),
+        ),
+        _ => {}
+    }
+    for (addr, from) in [("srcipaddr", "srcipfrom"), ("dstipaddr", "dstipfrom")] {
+        if let (Some(_), Some(f)) = (m.get(addr), m.get(from)) {
+            diags.push(
+                Diagnostic::warning("W0211", format!("`{from}` is ignored when `{addr}` is given"))
+                    .at(f.name_span, "libvirt uses only the address match")
+                    .with_help("use either an address with a mask or a range"),
+            );
+        }
+    }
+    if matches!(m.proto.name, "icmp" | "icmpv6") && m.get("type").is_none() {
+        if let Some(c) = m.get("code") {
+            diags.push(
+                Diagnostic::warning("W0212", "`code` without `type` is ignored")
+                    .at(c.name_span, "libvirt applies an ICMP code only together with a type")
+                    .with_help("add the ICMP type"),
+            );
+        }
+    }
+    if m.proto.name == "arp" || m.proto.name == "rarp" {
+        if let (Some(src), None, Some(_)) = (m.get("arpsrcipmask"), m.get("arpdstipmask"), m.get("arpdstipaddr")) {
+            diags.push(
+                Diagnostic::warning("W0213", "libvirt applies `arpsrcipmask` to the target address too")
+                    .at(src.name_span, "arpdstipaddr gets this mask instead of /32")
+                    .with_help("give arpdstipmask explicitly"),
+            );
         }
     }
 }
