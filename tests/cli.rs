@@ -24,7 +24,10 @@ fn golden_command_lines() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut failures = Vec::new();
     let cases = cases();
-    assert!(cases.len() >= 8, "expected the golden cases in testdata/cli");
+    assert!(
+        cases.len() >= 8,
+        "expected the golden cases in testdata/cli"
+    );
     for case in cases {
         let cmd = std::fs::read_to_string(case.join("cmd")).unwrap();
         let args: Vec<&str> = cmd.split_whitespace().collect();
@@ -54,5 +57,9 @@ fn golden_command_lines() {
             }
         }
     }
-    assert!(failures.is_empty(), "{}\n(re-bless with NWF_BLESS=1)", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{}\n(re-bless with NWF_BLESS=1)",
+        failures.join("\n")
+    );
 }

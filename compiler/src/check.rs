@@ -11,10 +11,10 @@ use std::collections::HashSet;
 
 /// Checks one filter against the library: references, cycles through it, pitfalls.
 pub fn check_filter(lib: &Library, f: &Filter, diags: &mut Diagnostics) {
-    if f.chain == "root" && f.priority_written && f.priority != 0 {
+    if f.chain == "root" && f.priority_written {
         diags.push(
             Diagnostic::warning("W0204", "a chain priority has no effect on the root chain")
-                .at(f.name_span, "this filter's rules go to the root chain")
+                .at(f.priority_span.unwrap_or(f.name_span), "libvirt ignores this: the filter's rules go to the root chain")
                 .with_help("root rules are ordered by their own priorities; set `chain` to use a sub-chain"),
         );
     }
@@ -134,6 +134,37 @@ fn check_rule(f: &Filter, r: &Rule, diags: &mut Diagnostics) {
 fn check_match(r: &Rule, m: &Match, diags: &mut Diagnostics) {
     check_ignored_combinations(m, diags);
     for a in &m.attrs {
+        if lang::schema_rejects(m.proto, a.spec.name) {
+            diags.push(
+                Diagnostic::warning(
+                    "W0215",
+                    format!(
+                        "libvirt's schema does not allow `{}` on <{}>",
+                        a.spec.name, m.proto.name
+                    ),
+                )
+                .at(
+                    a.name_span,
+                    "`virsh nwfilter-define --validate` rejects this file",
+                )
+                .with_note("libvirt's parser accepts and applies it without --validate"),
+            );
+        }
+    }
+    if m.proto.layer == Layer::Ip
+        && m.proto.family == lang::Family::V4
+        && !matches!(m.proto.name, "all")
+    {
+        if let (Some(set), None) = (m.get("ipset"), m.get("ipsetflags")) {
+            diags.push(
+                Diagnostic::warning("W0215", "libvirt's schema requires `ipsetflags` with `ipset`")
+                    .at(set.name_span, "`virsh nwfilter-define --validate` rejects this file")
+                    .with_note("with ipsetflags libvirt drops the ipset match here (W0210), so only this form is applied")
+                    .with_note("libvirt does not write a lone ipset back when it saves the filter: the match is lost when libvirtd restarts"),
+            );
+        }
+    }
+    for a in &m.attrs {
         // A mask, range end or flag attribute without its base is dropped by libvirt.
         if a.spec.part != Part::Value {
             let base = m
@@ -142,7 +173,7 @@ fn check_match(r: &Rule, m: &Match, diags: &mut Diagnostics) {
                 .iter()
                 .find(|s| s.field == a.spec.field && s.part == Part::Value);
             if let Some(base) = base {
-                if m.get(base.name).is_none() {
+                if !m.written(base.name) {
                     diags.push(
                         Diagnostic::warning(
                             "W0202",
@@ -198,25 +229,43 @@ fn check_match(r: &Rule, m: &Match, diags: &mut Diagnostics) {
 /// Attribute combinations libvirt accepts but silently drops when it builds the rule.
 fn check_ignored_combinations(m: &Match, diags: &mut Diagnostics) {
     let all = matches!(m.proto.name, "all" | "all-ipv6");
+    if m.invalid.contains(&"ipset") || m.invalid.contains(&"ipsetflags") {
+        return;
+    }
     match (m.get("ipset"), m.get("ipsetflags")) {
         (Some(_), Some(flags)) if !all && m.proto.layer == Layer::Ip => diags.push(
-            Diagnostic::warning("W0210", "libvirt drops the ipset match when `ipsetflags` is given")
-                .at(flags.name_span, "with this attribute, neither ipset nor ipsetflags is applied")
-                .with_help("remove ipsetflags: libvirt then looks up the source address"),
+            Diagnostic::warning(
+                "W0210",
+                "libvirt drops the ipset match when `ipsetflags` is given",
+            )
+            .at(
+                flags.name_span,
+                "with this attribute, neither ipset nor ipsetflags is applied",
+            )
+            .with_help("remove ipsetflags: libvirt then looks up the source address"),
         ),
         (Some(set), None) if all => diags.push(
-            Diagnostic::warning("W0210", format!("libvirt drops the ipset match on <{}> without `ipsetflags`", m.proto.name))
-                .at(set.name_span, "this ipset is not applied")
-                .with_help("add ipsetflags='src' (or dst)"),
+            Diagnostic::warning(
+                "W0210",
+                format!(
+                    "libvirt drops the ipset match on <{}> without `ipsetflags`",
+                    m.proto.name
+                ),
+            )
+            .at(set.name_span, "this ipset is not applied")
+            .with_help("add ipsetflags='src' (or dst)"),
         ),
         _ => {}
     }
     for (addr, from) in [("srcipaddr", "srcipfrom"), ("dstipaddr", "dstipfrom")] {
         if let (Some(_), Some(f)) = (m.get(addr), m.get(from)) {
             diags.push(
-                Diagnostic::warning("W0211", format!("`{from}` is ignored when `{addr}` is given"))
-                    .at(f.name_span, "libvirt uses only the address match")
-                    .with_help("use either an address with a mask or a range"),
+                Diagnostic::warning(
+                    "W0211",
+                    format!("`{from}` is ignored when `{addr}` is given"),
+                )
+                .at(f.name_span, "libvirt uses only the address match")
+                .with_help("use either an address with a mask or a range"),
             );
         }
     }
@@ -224,17 +273,27 @@ fn check_ignored_combinations(m: &Match, diags: &mut Diagnostics) {
         if let Some(c) = m.get("code") {
             diags.push(
                 Diagnostic::warning("W0212", "`code` without `type` is ignored")
-                    .at(c.name_span, "libvirt applies an ICMP code only together with a type")
+                    .at(
+                        c.name_span,
+                        "libvirt applies an ICMP code only together with a type",
+                    )
                     .with_help("add the ICMP type"),
             );
         }
     }
     if m.proto.name == "arp" || m.proto.name == "rarp" {
-        if let (Some(src), None, Some(_)) = (m.get("arpsrcipmask"), m.get("arpdstipmask"), m.get("arpdstipaddr")) {
+        if let (Some(src), None, Some(_)) = (
+            m.get("arpsrcipmask"),
+            m.get("arpdstipmask"),
+            m.get("arpdstipaddr"),
+        ) {
             diags.push(
-                Diagnostic::warning("W0213", "libvirt applies `arpsrcipmask` to the target address too")
-                    .at(src.name_span, "arpdstipaddr gets this mask instead of /32")
-                    .with_help("give arpdstipmask explicitly"),
+                Diagnostic::warning(
+                    "W0213",
+                    "libvirt applies `arpsrcipmask` to the target address too",
+                )
+                .at(src.name_span, "arpdstipaddr gets this mask instead of /32")
+                .with_help("give arpdstipmask explicitly"),
             );
         }
     }

@@ -55,12 +55,21 @@ pub struct Match {
     pub attrs: Vec<AttrValue>,
     /// The (first) element.
     pub span: Span,
+    /// Attributes that were written but had invalid values (so later checks do not report
+    /// them as missing).
+    #[serde(skip)]
+    pub invalid: Vec<&'static str>,
 }
 
 impl Match {
     /// The attribute with this name.
     pub fn get(&self, name: &str) -> Option<&AttrValue> {
         self.attrs.iter().find(|a| a.spec.name == name)
+    }
+
+    /// Whether the attribute was written, valid or not.
+    pub fn written(&self, name: &str) -> bool {
+        self.get(name).is_some() || self.invalid.contains(&name)
     }
 
     /// Applies libvirt's negation rules: with `match='no'`, some attributes take their
@@ -157,6 +166,12 @@ pub struct Filter {
     pub span: Span,
     /// The `name` attribute value.
     pub name_span: Span,
+    /// The `chain` attribute value, if written.
+    #[serde(skip)]
+    pub chain_span: Option<Span>,
+    /// The `priority` attribute value, if written.
+    #[serde(skip)]
+    pub priority_span: Option<Span>,
     /// Comments before the `<filter>` element.
     pub comments: Vec<String>,
     /// Comments after the last rule or filterref.

@@ -102,7 +102,7 @@ impl ValueType {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            ValueType::Bool => "a boolean: true, 1 or yes (anything else means false)".into(),
+            ValueType::Bool => "a boolean: true, false, 1, 0, yes or no".into(),
             ValueType::Comment => "text of at most 256 characters".into(),
             ValueType::States => {
                 "a comma list of NEW, ESTABLISHED, RELATED, INVALID or NONE".into()
@@ -1017,6 +1017,19 @@ pub static PROTOCOLS: &[ProtoSpec] = &[
     ),
 ];
 
+/// Attributes libvirt's C parser accepts and applies but its RelaxNG schema (`nwfilter.rng`,
+/// used by `virsh nwfilter-define --validate`) does not allow on that element.
+pub fn schema_rejects(proto: &ProtoSpec, attr: &str) -> bool {
+    match attr {
+        "arpsrcipmask" | "arpdstipmask" => matches!(proto.name, "arp" | "rarp"),
+        "option" => true,
+        "connlimit-above" | "state" | "ipset" | "ipsetflags" => {
+            proto.layer == Layer::Ip && proto.family == Family::V6
+        }
+        _ => false,
+    }
+}
+
 /// The protocol element with this name.
 pub fn protocol(name: &str) -> Option<&'static ProtoSpec> {
     PROTOCOLS.iter().find(|p| p.name == name)
@@ -1076,6 +1089,21 @@ pub static ACTIONS: &[EnumEntry<Action>] = &[
         Action::Continue,
         "Go on with the next rule (ethernet layer only).",
     ),
+];
+
+/// Words people write for an action or direction in other firewall languages, and the
+/// nwfilter spelling to suggest.
+pub static ALIASES: &[(&str, &str)] = &[
+    ("allow", "accept"),
+    ("permit", "accept"),
+    ("deny", "drop"),
+    ("block", "drop"),
+    ("both", "inout"),
+    ("any", "inout"),
+    ("ingress", "in"),
+    ("egress", "out"),
+    ("input", "in"),
+    ("output", "out"),
 ];
 
 /// Values of `direction`.
@@ -1312,14 +1340,19 @@ fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut prev2: Vec<usize> = prev.clone();
     for (i, ca) in a.iter().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
             cur[j + 1] = (prev[j] + usize::from(ca != cb))
                 .min(prev[j + 1] + 1)
                 .min(cur[j] + 1);
+            // A swap of two neighbours counts as one edit (`inuot` -> `inout`).
+            if i > 0 && j > 0 && *ca == b[j - 1] && a[i - 1] == *cb {
+                cur[j + 1] = cur[j + 1].min(prev2[j - 1] + 1);
+            }
         }
-        prev = cur;
+        prev2 = std::mem::replace(&mut prev, cur);
     }
     prev[b.len()]
 }

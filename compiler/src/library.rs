@@ -122,7 +122,8 @@ impl Library {
                 let id = self
                     .sources
                     .add(name, Origin::Path(path.to_path_buf()), lossy);
-                let end = (at + 1).min(self.sources.get(id).text.len());
+                let text = &self.sources.get(id).text;
+                let end = at + text[at..].chars().next().map_or(0, char::len_utf8);
                 diags.push(
                     Diagnostic::error("E0001", "the file is not valid UTF-8")
                         .at(Span::new(id, at..end), "invalid byte sequence here")

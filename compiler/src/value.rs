@@ -262,7 +262,7 @@ pub fn parse_number(s: &str, hex: bool) -> Option<u64> {
         return None;
     }
     if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        if h.is_empty() || !h.bytes().all(|c| c.is_ascii_hexdigit()) {
+        if !hex || h.is_empty() || !h.bytes().all(|c| c.is_ascii_hexdigit()) {
             return None;
         }
         return u64::from_str_radix(h, 16).ok();
@@ -373,6 +373,10 @@ pub fn parse(ty: ValueType, s: &str) -> Result<Value, ValueError> {
             0xffff,
             false,
         ),
+        ValueType::IpProtocol if s.eq_ignore_ascii_case("dccp") => Err(ValueError {
+            detail: Some("libvirt has no name for DCCP; use its number".into()),
+            suggestion: Some("33".into()),
+        }),
         ValueType::IpProtocol => parse_enum_or_number(
             s,
             lang::IP_PROTOCOLS.iter().map(|(n, v)| (*n, u32::from(*v))),
@@ -387,7 +391,18 @@ pub fn parse(ty: ValueType, s: &str) -> Result<Value, ValueError> {
             65535,
             true,
         ),
-        ValueType::Bool => Ok(Value::Bool(matches!(s, "true" | "1" | "yes"))),
+        // libvirt reads anything but true/1/yes as false; its schema allows only these six.
+        ValueType::Bool => match s {
+            "true" | "1" | "yes" => Ok(Value::Bool(true)),
+            "false" | "0" | "no" => Ok(Value::Bool(false)),
+            _ => Err(ValueError {
+                detail: Some("libvirt would silently read this as false".into()),
+                suggestion: ["true", "false"]
+                    .into_iter()
+                    .find(|c| c.eq_ignore_ascii_case(s))
+                    .map(str::to_string),
+            }),
+        },
         ValueType::Comment => {
             if s.chars().count() > 256 {
                 Err(ValueError::detail(format!(
@@ -526,7 +541,11 @@ pub fn parse_var_ref(s: &str) -> Result<VarRef, String> {
         .parse()
         .ok()
         .filter(|_| !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit()))
-        .ok_or("the index must be a number")?;
+        .ok_or(if iter {
+            "the iterator id must be a number"
+        } else {
+            "the index must be a number"
+        })?;
     if n > 1000 {
         return Err(format!("index {n} is larger than 1000"));
     }
@@ -548,7 +567,8 @@ mod tests {
     #[test]
     fn numbers() {
         assert_eq!(parse_number("22", false), Some(22));
-        assert_eq!(parse_number("0x16", false), Some(22));
+        assert_eq!(parse_number("0x16", true), Some(22));
+        assert_eq!(parse_number("0x16", false), None);
         assert_eq!(parse_number("ff", true), Some(255));
         assert_eq!(parse_number("ff", false), None);
         assert_eq!(parse_number("", true), None);

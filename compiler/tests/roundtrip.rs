@@ -182,6 +182,7 @@ fn match_strategy() -> impl Strategy<Value = Match> {
                 proto,
                 attrs: attrs.into_iter().flatten().collect(),
                 span: span(),
+                invalid: Vec::new(),
             };
             // Ports on ip/ipv6 need a port protocol: keep generated rules valid.
             if matches!(proto.name, "ip" | "ipv6")
@@ -238,16 +239,20 @@ fn ref_strategy() -> impl Strategy<Value = FilterRef> {
         "[a-z][a-z0-9-]{0,12}",
         prop::collection::vec(("[A-Z][A-Z0-9_]{0,5}", "[A-Za-z0-9_.:]{1,12}"), 0..4),
     )
-        .prop_map(|(filter, params)| FilterRef {
+        .prop_map(|(filter, mut params)| FilterRef {
             filter,
-            params: params
-                .into_iter()
-                .map(|(name, value)| Param {
-                    name,
-                    value,
-                    span: span(),
-                })
-                .collect(),
+            params: {
+                // The IR keeps parameters sorted by name (only the order within a name counts).
+                params.sort_by(|a, b| a.0.cmp(&b.0));
+                params
+                    .into_iter()
+                    .map(|(name, value)| Param {
+                        name,
+                        value,
+                        span: span(),
+                    })
+                    .collect()
+            },
             span: span(),
             name_span: span(),
             comments: Vec::new(),
@@ -279,6 +284,8 @@ fn filter_strategy() -> impl Strategy<Value = Filter> {
             file: FileId(0),
             span: span(),
             name_span: span(),
+            chain_span: None,
+            priority_span: None,
             comments: Vec::new(),
             trailing_comments: Vec::new(),
         })

@@ -44,6 +44,7 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
         let text = match xml::read_text(bytes) {
             Ok(t) => t,
             Err((at, lossy)) => {
+                let end = at + lossy[at..].chars().next().map_or(0, char::len_utf8);
                 let id = sources.add(
                     path.display().to_string(),
                     Origin::Path(path.clone()),
@@ -52,7 +53,7 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
                 diags.push(
                     nwf_compiler::diag::Diagnostic::error("E0001", "the file is not valid UTF-8")
                         .at(
-                            nwf_compiler::source::Span::new(id, at..at + 1),
+                            nwf_compiler::source::Span::new(id, at..end),
                             "invalid byte sequence here",
                         ),
                 );

@@ -33,8 +33,10 @@ pub fn read_filter(sources: &SourceMap, file: FileId, diags: &mut Diagnostics) -
         );
         return None;
     }
+    // libvirt (libxml2) accepts internal DTD subsets and expands their entities; roxmltree
+    // does too, with its own limits against entity expansion bombs.
     let opts = ParsingOptions {
-        allow_dtd: false,
+        allow_dtd: true,
         ..ParsingOptions::default()
     };
     let doc = match Document::parse_with_options(text, opts) {
@@ -60,7 +62,7 @@ pub fn read_filter(sources: &SourceMap, file: FileId, diags: &mut Diagnostics) -
         )
         .at(reader.tag_span(root), "not a filter");
         if matches!(name, "filterbinding" | "interface" | "domain") {
-            d = d.with_help("this looks like a binding; pass it with `--binding`");
+            d = d.with_help("this looks like a binding: use `nwf show --binding FILE`");
         }
         reader.diags.push(d);
         return None;
@@ -141,7 +143,7 @@ impl Reader<'_> {
     fn missing_attr(&mut self, n: Node, elem: &str, attr: &str, doc: &str) {
         let span = self.tag_span(n);
         self.diags.push(
-            Diagnostic::error("E0101", format!("<{elem}> needs a `{attr}` attribute"))
+            Diagnostic::error("E0101", format!("<{elem}> needs the `{attr}` attribute"))
                 .at(span, format!("`{attr}` is missing"))
                 .with_note(format!("{attr}: {doc}")),
         );
@@ -149,9 +151,15 @@ impl Reader<'_> {
 
     fn check_no_text(&mut self, n: Node) {
         for c in n.children() {
-            if c.is_text() && !c.text().unwrap_or("").trim().is_empty() {
+            let t = c.text().unwrap_or("");
+            if c.is_text() && !t.trim().is_empty() {
+                // Underline the text itself, not the whitespace around it. The node's range
+                // covers the raw text; entities may make it longer than `t`.
                 let r = c.range();
-                let span = self.span(r);
+                let lead = t.len() - t.trim_start().len();
+                let start = (r.start + lead).min(r.end);
+                let end = (start + t.trim().len()).min(r.end);
+                let span = self.span(start..end);
                 self.diags.push(
                     Diagnostic::error(
                         "E0105",
@@ -234,6 +242,8 @@ impl Reader<'_> {
                 }
             },
         };
+        // libvirt range-checks a root filter's priority and then ignores it (W0204 says so).
+        let priority = if chain_name == "root" { 0 } else { priority };
         let mut f = Filter {
             name,
             chain: chain_name,
@@ -244,6 +254,8 @@ impl Reader<'_> {
             file: self.file,
             span: self.tag_span(n),
             name_span,
+            chain_span: chain.as_ref().map(|(_, s)| *s),
+            priority_span: prio.map(|(_, s)| s),
             comments: Vec::new(),
             trailing_comments: Vec::new(),
         };
@@ -345,6 +357,9 @@ impl Reader<'_> {
                 params.push(p);
             }
         }
+        // libvirt keeps parameters in a table by name: only the order within one name (a list)
+        // means anything.
+        params.sort_by(|a: &Param, b: &Param| a.name.cmp(&b.name));
         let Some((filter, name_span)) = target else {
             self.missing_attr(n, "filterref", "filter", "name of the filter to include");
             return None;
@@ -373,7 +388,12 @@ impl Reader<'_> {
             return None;
         };
         let Some((value, vs)) = value else {
-            self.missing_attr(n, "parameter", "value", "the value");
+            self.missing_attr(
+                n,
+                "parameter",
+                "value",
+                "the variable's value ([A-Za-z0-9_.:]+)",
+            );
             return None;
         };
         let mut ok = true;
@@ -492,6 +512,7 @@ impl Reader<'_> {
                         prev.attrs.retain(|p| p.spec.name != a.spec.name);
                         prev.attrs.push(a);
                     }
+                    prev.invalid.extend(m.invalid);
                 }
                 Some(prev) => {
                     self.diags.push(
@@ -538,7 +559,11 @@ impl Reader<'_> {
             a.value_span,
             format!("expected one of: {}", names.join(", ")),
         );
-        if let Some(s) = lang::did_you_mean(a.value, names.iter().copied()) {
+        let alias = lang::ALIASES
+            .iter()
+            .find(|(w, n)| w.eq_ignore_ascii_case(a.value) && names.contains(n))
+            .map(|(_, n)| *n);
+        if let Some(s) = alias.or_else(|| lang::did_you_mean(a.value, names.iter().copied())) {
             d = d.with_help(format!("did you mean `{s}`?")).with_fix(s);
         }
         self.diags.push(d);
@@ -583,12 +608,14 @@ impl Reader<'_> {
             }
         }
         let mut attrs: Vec<AttrValue> = Vec::new();
+        let mut invalid = Vec::new();
         for a in raw.iter().filter(|a| a.name != "match") {
             let Some(spec) = proto.attr(a.name) else {
                 self.attr_not_allowed(proto, a);
                 continue;
             };
             let Some(value) = self.operand(a, spec.ty) else {
+                invalid.push(spec.name);
                 continue;
             };
             attrs.push(AttrValue {
@@ -613,6 +640,7 @@ impl Reader<'_> {
                 proto,
                 attrs,
                 span: self.tag_span(n),
+                invalid,
             },
             negated,
         )
@@ -647,10 +675,21 @@ impl Reader<'_> {
     }
 
     fn operand(&mut self, a: &RawAttr, ty: ValueType) -> Option<Operand> {
+        if a.value.starts_with('$') && ty == ValueType::Comment {
+            self.diags.push(
+                Diagnostic::error("E0117", "a comment cannot start with `$`")
+                    .at(
+                        a.value_span,
+                        "libvirt reads this as a variable and then fails to apply the rule",
+                    )
+                    .with_help("start the comment with another character"),
+            );
+            return None;
+        }
         if a.value.starts_with('$')
             && matches!(
                 ty,
-                ValueType::States | ValueType::TcpFlags | ValueType::Bool | ValueType::Comment
+                ValueType::States | ValueType::TcpFlags | ValueType::Bool
             )
         {
             self.diags.push(
@@ -675,6 +714,24 @@ impl Reader<'_> {
                     None
                 }
             };
+        }
+        if ty == ValueType::Comment && a.value.chars().count() > 256 {
+            let keep: String = a.value.chars().take(256).collect();
+            let cut = a.value_span.start as usize + keep.len();
+            self.diags.push(
+                Diagnostic::warning(
+                    "W0214",
+                    format!(
+                        "the comment has {} characters; libvirt keeps 256",
+                        a.value.chars().count()
+                    ),
+                )
+                .at(
+                    Span::new(self.file, cut..a.value_span.end as usize),
+                    "libvirt silently drops this part",
+                ),
+            );
+            return Some(Operand::Lit(Value::Text(keep)));
         }
         match value::parse(ty, a.value) {
             Ok(v) => {
@@ -705,6 +762,11 @@ impl Reader<'_> {
                 if let Some(detail) = e.detail {
                     d = d.with_note(detail);
                 }
+                if a.name == "dstipto" && a.value.parse::<std::net::Ipv6Addr>().is_ok() {
+                    d = d.with_note(
+                        "libvirt's parser types `dstipto` as IPv4 on every element (a libvirt bug), so an IPv6 range end cannot be written",
+                    );
+                }
                 if let Some(s) = e.suggestion {
                     d = d.with_help(format!("did you mean `{s}`?")).with_fix(s);
                 }
@@ -721,6 +783,9 @@ impl Reader<'_> {
         let Some(port) = m.attrs.iter().find(|a| a.spec.name.contains("port")) else {
             return;
         };
+        if m.invalid.contains(&"protocol") {
+            return; // already reported as an invalid value
+        }
         let proto = m.get("protocol");
         let ok = match proto.map(|p| &p.value) {
             Some(Operand::Lit(Value::Number(n))) => matches!(n, 6 | 17 | 33 | 132),

@@ -21,7 +21,7 @@ pub fn write_filter(f: &Filter) -> String {
     start.push_attribute(("name", f.name.as_str()));
     start.push_attribute(("chain", f.chain.as_str()));
     let prio = f.priority.to_string();
-    if f.chain != "root" || f.priority_written {
+    if f.chain != "root" {
         start.push_attribute(("priority", prio.as_str()));
     }
     let empty = f.uuid.is_none() && f.entries.is_empty() && f.trailing_comments.is_empty();
