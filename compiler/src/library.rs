@@ -167,8 +167,14 @@ impl Library {
         }
         match self.filters.get(&filter.name) {
             Some(old) if old.provider == Provider::Stdlib && provider != Provider::Stdlib => {
-                // Re-reading an unchanged copy of a standard filter is not worth a note.
-                let same = self.sources.get(old.filter.file).text == self.sources.get(id).text;
+                // A copy that means the same as the standard filter (libvirt's own files in
+                // /etc/libvirt/nwfilter, with their UUIDs) is not worth a note.
+                let strip = |f: &Filter| {
+                    let mut m = f.meaning();
+                    m["uuid"] = serde_json::Value::Null;
+                    m
+                };
+                let same = strip(&old.filter) == strip(&filter);
                 if !same {
                     diags.push(
                         Diagnostic::note(
