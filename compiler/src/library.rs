@@ -30,7 +30,7 @@ pub struct Loaded {
 }
 
 /// All filter definitions of a run, by name.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Library {
     /// Every source text read.
     pub sources: SourceMap,
