@@ -47,6 +47,10 @@ enum Command {
     Fmt(cmd::fmt::Args),
     /// Show the rule program libvirt would apply to a port.
     Show(cmd::show::Args),
+    /// Replay a capture through a port's filters: every frame's verdict and deciding rule.
+    Simulate(cmd::simulate::Args),
+    /// Make a pcapng capture from a readable description of frames.
+    Synth(cmd::synth::Args),
 }
 
 /// Options shared by commands that resolve filter names.
@@ -64,6 +68,8 @@ fn main() -> ExitCode {
         Command::Check(a) => cmd::check::run(a, color),
         Command::Fmt(a) => cmd::fmt::run(a, color),
         Command::Show(a) => cmd::show::run(a, color),
+        Command::Simulate(a) => cmd::simulate::run(a, color),
+        Command::Synth(a) => cmd::synth::run(a),
     };
     match result {
         Ok(code) => code,

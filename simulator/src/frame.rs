@@ -99,6 +99,25 @@ pub struct Transport {
     pub tcp_options: [u64; 4],
     /// ICMP/ICMPv6 type and code.
     pub icmp: Option<(u8, u8)>,
+    /// ICMP echo/query identifier (bytes 4-5 of the ICMP header).
+    pub icmp_id: Option<u16>,
+    /// For ICMP errors: the tuple of the packet the error is about.
+    pub icmp_inner: Option<InnerTuple>,
+    /// Whether the TCP/UDP checksum is right (conntrack marks bad ones INVALID).
+    pub checksum_ok: bool,
+}
+
+/// The addresses, protocol and ports of the packet quoted in an ICMP error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InnerTuple {
+    /// Source address of the quoted packet.
+    pub src: IpAddr,
+    /// Destination address of the quoted packet.
+    pub dst: IpAddr,
+    /// Its protocol.
+    pub proto: u8,
+    /// Its ports (or ICMP id twice), if any.
+    pub ports: Option<(u16, u16)>,
 }
 
 impl Transport {
@@ -286,11 +305,13 @@ fn decode_ip(f: &mut Frame, payload: &[u8]) {
         LaxNetSlice::Arp(_) => return,
     };
     f.ip = Some(ip);
+    f.transport.checksum_ok = true;
     if ip.later_fragment {
         return;
     }
     let t = transport_payload;
     let tr = &mut f.transport;
+    tr.checksum_ok = checksum_ok(ip, t);
     match ip.proto {
         6 => {
             tr.ports = be16(t, 0).zip(be16(t, 2));
@@ -313,7 +334,210 @@ fn decode_ip(f: &mut Frame, payload: &[u8]) {
             }
         }
         17 | 33 | 132 | 136 => tr.ports = be16(t, 0).zip(be16(t, 2)),
-        1 | 58 => tr.icmp = t.first().copied().zip(t.get(1).copied()),
+        1 | 58 => {
+            tr.icmp = t.first().copied().zip(t.get(1).copied());
+            tr.icmp_id = be16(t, 4);
+            let is_error = match (ip.proto, t.first()) {
+                (1, Some(ty)) => matches!(ty, 3 | 4 | 5 | 11 | 12),
+                (58, Some(ty)) => matches!(ty, 1..=4),
+                _ => false,
+            };
+            if is_error {
+                tr.icmp_inner = t.get(8..).and_then(inner_tuple);
+            }
+        }
         _ => {}
+    }
+}
+
+/// Parses the IP header (and ports) quoted in an ICMP error.
+fn inner_tuple(b: &[u8]) -> Option<InnerTuple> {
+    let version = b.first()? >> 4;
+    let (src, dst, proto, rest): (IpAddr, IpAddr, u8, &[u8]) = match version {
+        4 => {
+            let ihl = usize::from(b[0] & 0x0f) * 4;
+            let src: [u8; 4] = b.get(12..16)?.try_into().ok()?;
+            let dst: [u8; 4] = b.get(16..20)?.try_into().ok()?;
+            (
+                src.into(),
+                dst.into(),
+                *b.get(9)?,
+                b.get(ihl..).unwrap_or(&[]),
+            )
+        }
+        6 => {
+            let src: [u8; 16] = b.get(8..24)?.try_into().ok()?;
+            let dst: [u8; 16] = b.get(24..40)?.try_into().ok()?;
+            (
+                src.into(),
+                dst.into(),
+                *b.get(6)?,
+                b.get(40..).unwrap_or(&[]),
+            )
+        }
+        _ => return None,
+    };
+    let ports = match proto {
+        6 | 17 | 33 | 132 | 136 => be16(rest, 0).zip(be16(rest, 2)),
+        1 | 58 => be16(rest, 4).map(|id| (id, id)),
+        _ => None,
+    };
+    Some(InnerTuple {
+        src,
+        dst,
+        proto,
+        ports,
+    })
+}
+
+/// Verifies the TCP or UDP checksum over the pseudo-header (other protocols: true).
+fn checksum_ok(ip: Ip, t: &[u8]) -> bool {
+    let (csum_at, optional) = match ip.proto {
+        6 => (16, false),
+        17 => (6, matches!(ip.src, IpAddr::V4(_))),
+        _ => return true,
+    };
+    let Some(stored) = be16(t, csum_at) else {
+        return true;
+    };
+    if optional && stored == 0 {
+        return true; // IPv4 UDP without checksum
+    }
+    let mut sum: u64 = 0;
+    let mut add = |bytes: &[u8]| {
+        for c in bytes.chunks(2) {
+            sum += u64::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+        }
+    };
+    match (ip.src, ip.dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            add(&s.octets());
+            add(&d.octets());
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            add(&s.octets());
+            add(&d.octets());
+        }
+        _ => return true,
+    }
+    add(&[0, ip.proto]);
+    let len = t.len() as u32;
+    add(&len.to_be_bytes());
+    add(t);
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum == 0xffff
+}
+
+fn ip_port(a: IpAddr, p: Option<u16>) -> String {
+    match p {
+        Some(p) => format!("{a}.{p}"),
+        None => a.to_string(),
+    }
+}
+
+fn tcp_flag_text(f: u8) -> String {
+    let mut s = String::new();
+    for (bit, c) in [
+        (0x02, 'S'),
+        (0x01, 'F'),
+        (0x04, 'R'),
+        (0x08, 'P'),
+        (0x20, 'U'),
+    ] {
+        if f & bit != 0 {
+            s.push(c);
+        }
+    }
+    if f & 0x10 != 0 {
+        s.push('.');
+    }
+    if s.is_empty() {
+        s.push_str("none");
+    }
+    s
+}
+
+impl std::fmt::Display for Frame {
+    /// A short decode in the style of `tcpdump -e`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.runt {
+            return write!(f, "runt frame, length {}", self.len);
+        }
+        write!(f, "{} > {}, ", self.src, self.dst)?;
+        if let Some(v) = self.vlan {
+            return write!(
+                f,
+                "802.1Q vlan {}, ethertype 0x{:04x}, length {}",
+                v.id, v.encap, self.len
+            );
+        }
+        if let Some(a) = self.arp {
+            let kind = if self.ethertype == 0x8035 {
+                "RARP"
+            } else {
+                "ARP"
+            };
+            let op = match a.opcode {
+                1 => "Request",
+                2 => "Reply",
+                3 => "Reverse Request",
+                4 => "Reverse Reply",
+                n => return write!(f, "{kind}, opcode {n}"),
+            };
+            return match a.addrs {
+                Some(x) => write!(
+                    f,
+                    "{kind}, {op} {} ({}) > {} ({})",
+                    std::net::Ipv4Addr::from(x.spa),
+                    x.sha,
+                    std::net::Ipv4Addr::from(x.tpa),
+                    x.tha
+                ),
+                None => write!(f, "{kind}, {op}, htype {} ptype 0x{:04x}", a.htype, a.ptype),
+            };
+        }
+        if let Some(s) = self.stp {
+            return write!(f, "STP BPDU type 0x{:02x}", s.bpdu_type);
+        }
+        if let Some(ip) = self.ip {
+            let fam = if ip.src.is_ipv4() { "IP" } else { "IP6" };
+            if ip.bad_header {
+                return write!(f, "{fam} {} > {}: bad header", ip.src, ip.dst);
+            }
+            let (sp, dp) = match self.transport.ports {
+                Some((s, d)) => (Some(s), Some(d)),
+                None => (None, None),
+            };
+            write!(
+                f,
+                "{fam} {} > {}: ",
+                ip_port(ip.src, sp),
+                ip_port(ip.dst, dp)
+            )?;
+            return match ip.proto {
+                6 => write!(
+                    f,
+                    "TCP Flags [{}]",
+                    tcp_flag_text(self.transport.tcp_flags.unwrap_or(0))
+                ),
+                17 => f.write_str("UDP"),
+                1 | 58 => match self.transport.icmp {
+                    Some((t, c)) => write!(
+                        f,
+                        "ICMP{} type {t} code {c}",
+                        if ip.proto == 58 { "6" } else { "" }
+                    ),
+                    None => f.write_str("ICMP (truncated)"),
+                },
+                132 => f.write_str("SCTP"),
+                p => write!(f, "protocol {p}"),
+            };
+        }
+        if self.ethertype < 0x0600 {
+            return write!(f, "802.3, length {}", self.ethertype);
+        }
+        write!(f, "ethertype 0x{:04x}, length {}", self.ethertype, self.len)
     }
 }

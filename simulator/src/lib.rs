@@ -5,5 +5,9 @@
 #![warn(missing_docs)]
 
 pub mod build;
+pub mod capture;
+pub mod conntrack;
+pub mod describe;
 pub mod eval;
 pub mod frame;
+pub mod replay;

@@ -3,3 +3,5 @@
 pub mod check;
 pub mod fmt;
 pub mod show;
+pub mod simulate;
+pub mod synth;

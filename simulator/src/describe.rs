@@ -1,0 +1,252 @@
+//! A readable description of frames, turned into a capture: for tests, the conformance suite
+//! and bundled examples (never captures of real traffic).
+//!
+//! One frame per line; `#` starts a comment:
+//!
+//! ```text
+//! [at=SECONDS] (out|in) KIND key=value...
+//! out arp op=request spa=10.0.0.5 tpa=10.0.0.1
+//! in  ipv4 udp src=10.0.0.1 dst=10.0.0.5 sport=53 dport=40000
+//! out ipv4 tcp src=10.0.0.5 dst=10.0.0.1 sport=40000 dport=80 flags=S
+//! out ipv6 icmp src=2001:db8::5 dst=2001:db8::1 type=128
+//! out raw type=0x88b5
+//! out vlan id=10 inner=0x0806
+//! out stp
+//! ```
+//!
+//! `out` frames go from `smac` (default: the VM's MAC) to `dmac` (default: the peer's MAC);
+//! `in` frames the other way. ARP fields default to the frame's MACs; `at` defaults to the
+//! previous frame's time plus one millisecond.
+
+use crate::build::{self, ArpFields, Eth, L4};
+use nwf_compiler::program::Way;
+use nwf_compiler::value::MacAddr;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// A described frame.
+#[derive(Clone, Debug)]
+pub struct Described {
+    /// 1-based line in the description.
+    pub line: usize,
+    /// When it is sent.
+    pub time: Duration,
+    /// Which way it crosses the VM's port.
+    pub way: Way,
+    /// The frame bytes.
+    pub data: Vec<u8>,
+}
+
+/// Default addresses for descriptions.
+#[derive(Clone, Copy, Debug)]
+pub struct Defaults {
+    /// The VM's MAC.
+    pub vm_mac: MacAddr,
+    /// The peer's MAC.
+    pub peer_mac: MacAddr,
+}
+
+/// Parses a description; errors name the line.
+pub fn parse(text: &str, d: Defaults) -> Result<Vec<Described>, String> {
+    let mut out = Vec::new();
+    let mut time = Duration::ZERO;
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let n = i + 1;
+        let err = |m: String| format!("line {n}: {m}");
+        let mut words: Vec<&str> = line.split_whitespace().collect();
+        if let Some(at) = words.first().and_then(|w| w.strip_prefix("at=")) {
+            let secs: f64 = at
+                .parse()
+                .map_err(|_| err(format!("`at={at}` is not a number of seconds")))?;
+            if !(0.0..1e9).contains(&secs) {
+                return Err(err(format!("`at={at}` is out of range")));
+            }
+            time = Duration::from_secs_f64(secs);
+            words.remove(0);
+        } else if !out.is_empty() {
+            time += Duration::from_millis(1);
+        }
+        let way = match words.first() {
+            Some(&"out") => Way::FromVm,
+            Some(&"in") => Way::ToVm,
+            other => return Err(err(format!("expected `out` or `in`, found {other:?}"))),
+        };
+        let kind = *words
+            .get(1)
+            .ok_or_else(|| err("expected a frame kind after the direction".into()))?;
+        let mut kv: HashMap<&str, &str> = HashMap::new();
+        let mut l4_word = None;
+        for w in &words[2..] {
+            match w.split_once('=') {
+                Some((k, v)) => {
+                    kv.insert(k, v);
+                }
+                None => l4_word = Some(*w),
+            }
+        }
+        let data = frame(way, kind, l4_word, &kv, d).map_err(err)?;
+        out.push(Described {
+            line: n,
+            time,
+            way,
+            data,
+        });
+    }
+    Ok(out)
+}
+
+fn get<T: std::str::FromStr>(kv: &HashMap<&str, &str>, k: &str, default: T) -> Result<T, String> {
+    match kv.get(k) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .map_err(|_| format!("invalid value `{v}` for `{k}`")),
+    }
+}
+
+fn num(kv: &HashMap<&str, &str>, k: &str, default: u32) -> Result<u32, String> {
+    match kv.get(k) {
+        None => Ok(default),
+        Some(v) => nwf_compiler::value::parse_number(v, v.starts_with("0x"))
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| format!("invalid number `{v}` for `{k}`")),
+    }
+}
+
+fn mac_of(kv: &HashMap<&str, &str>, k: &str, default: MacAddr) -> Result<MacAddr, String> {
+    match kv.get(k) {
+        None => Ok(default),
+        Some(v) => MacAddr::parse(v).ok_or_else(|| format!("invalid MAC `{v}` for `{k}`")),
+    }
+}
+
+fn frame(
+    way: Way,
+    kind: &str,
+    l4: Option<&str>,
+    kv: &HashMap<&str, &str>,
+    d: Defaults,
+) -> Result<Vec<u8>, String> {
+    let (s, t) = match way {
+        Way::FromVm => (d.vm_mac, d.peer_mac),
+        Way::ToVm => (d.peer_mac, d.vm_mac),
+    };
+    let eth = Eth::new(mac_of(kv, "smac", s)?, mac_of(kv, "dmac", t)?);
+    let known: &[&str] = match kind {
+        "arp" | "rarp" => &["op", "sha", "spa", "tha", "tpa"],
+        "ipv4" | "ipv6" => &[
+            "src", "dst", "sport", "dport", "flags", "type", "code", "proto",
+        ],
+        "raw" => &["type", "len"],
+        "vlan" => &["id", "inner", "len"],
+        "stp" => &[],
+        other => {
+            return Err(format!(
+                "unknown frame kind `{other}` (arp, rarp, ipv4, ipv6, raw, vlan, stp)"
+            ))
+        }
+    };
+    for k in kv.keys() {
+        if !known.contains(k) && *k != "smac" && *k != "dmac" {
+            return Err(format!(
+                "`{k}` is not a field of `{kind}` frames (fields: {})",
+                known.join(", ")
+            ));
+        }
+    }
+    Ok(match kind {
+        "arp" | "rarp" => {
+            let op = match kv.get("op").copied().unwrap_or("request") {
+                "request" => 1,
+                "reply" => 2,
+                "rrequest" => 3,
+                "rreply" => 4,
+                other => other
+                    .parse()
+                    .map_err(|_| format!("invalid ARP op `{other}`"))?,
+            };
+            let default_tha = if op == 1 { MacAddr([0; 6]) } else { eth.dst };
+            let a = ArpFields {
+                opcode: op,
+                sha: mac_of(kv, "sha", eth.src)?,
+                spa: get(kv, "spa", std::net::Ipv4Addr::UNSPECIFIED)?,
+                tha: mac_of(kv, "tha", default_tha)?,
+                tpa: get(kv, "tpa", std::net::Ipv4Addr::UNSPECIFIED)?,
+            };
+            if kind == "arp" {
+                build::arp(eth, a)
+            } else {
+                build::rarp(eth, a)
+            }
+        }
+        "ipv4" | "ipv6" => {
+            let l4 = match l4.unwrap_or("udp") {
+                "udp" => L4::Udp(
+                    num(kv, "sport", 40000)? as u16,
+                    num(kv, "dport", 53)? as u16,
+                ),
+                "tcp" => L4::Tcp(
+                    num(kv, "sport", 40000)? as u16,
+                    num(kv, "dport", 80)? as u16,
+                    tcp_flags(kv.get("flags").copied().unwrap_or("S"))?,
+                ),
+                "icmp" => L4::Icmp(
+                    num(kv, "type", if kind == "ipv4" { 8 } else { 128 })? as u8,
+                    num(kv, "code", 0)? as u8,
+                ),
+                "other" => L4::Other(num(kv, "proto", 50)? as u8),
+                w => return Err(format!("unknown transport `{w}` (udp, tcp, icmp, other)")),
+            };
+            if kind == "ipv4" {
+                build::ipv4(
+                    eth,
+                    get(kv, "src", "10.0.0.5".parse().unwrap())?,
+                    get(kv, "dst", "10.0.0.1".parse().unwrap())?,
+                    l4,
+                )
+            } else {
+                build::ipv6(
+                    eth,
+                    get(kv, "src", "2001:db8::5".parse().unwrap())?,
+                    get(kv, "dst", "2001:db8::1".parse().unwrap())?,
+                    l4,
+                )
+            }
+        }
+        "raw" => {
+            let t = num(kv, "type", 0x88b5)?;
+            let len = num(kv, "len", 46)?.min(1500) as usize;
+            build::raw(eth, t as u16, &vec![0; len])
+        }
+        "vlan" => {
+            let len = num(kv, "len", 42)?.min(1500) as usize;
+            build::vlan(
+                eth,
+                num(kv, "id", 1)? as u16,
+                num(kv, "inner", 0x0800)? as u16,
+                &vec![0; len],
+            )
+        }
+        _ => build::stp_tcn(eth.src),
+    })
+}
+
+fn tcp_flags(s: &str) -> Result<u8, String> {
+    let mut f = 0;
+    for c in s.chars() {
+        f |= match c {
+            'F' => 0x01,
+            'S' => 0x02,
+            'R' => 0x04,
+            'P' => 0x08,
+            'A' | '.' => 0x10,
+            'U' => 0x20,
+            _ => return Err(format!("unknown TCP flag `{c}` (F S R P A U)")),
+        };
+    }
+    Ok(f)
+}

@@ -1,0 +1,96 @@
+//! Replaying a capture: direction of each frame, connection tracking, evaluation.
+
+use crate::capture::Captured;
+use crate::conntrack::Conntrack;
+use crate::eval::{evaluate, Context, CtView, Outcome, Verdict};
+use crate::frame::Frame;
+use nwf_compiler::program::{Program, Way};
+
+/// Where a frame's direction came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WaySource {
+    /// Recorded in the capture (pcapng flags, SLL packet type).
+    Capture,
+    /// Given with `--direction`.
+    Option,
+    /// Guessed from the binding's MAC (spoofed frames defeat it).
+    Inferred,
+}
+
+/// The result for one frame.
+#[derive(Clone, Debug)]
+pub struct FrameResult<'p> {
+    /// The decoded frame.
+    pub frame: Frame,
+    /// Its direction.
+    pub way: Way,
+    /// Where the direction came from.
+    pub way_source: WaySource,
+    /// Verdict and deciding rule.
+    pub outcome: Outcome<'p>,
+    /// The connection-tracking view the IP layer used, if it looked.
+    pub ct: Option<CtView>,
+}
+
+/// Replays frames through one program, keeping connection state.
+pub struct Replayer<'p> {
+    program: &'p Program,
+    conntrack: Conntrack,
+    context: Context,
+    direction: Option<Way>,
+}
+
+impl<'p> Replayer<'p> {
+    /// A replayer; `direction` is used for frames whose capture does not record one.
+    pub fn new(program: &'p Program, direction: Option<Way>, context: Context) -> Replayer<'p> {
+        Replayer {
+            program,
+            conntrack: Conntrack::new(),
+            context,
+            direction,
+        }
+    }
+
+    /// Number of tracked connections.
+    pub fn connections(&self) -> usize {
+        self.conntrack.len()
+    }
+
+    /// Evaluates one captured frame.
+    pub fn step(&mut self, c: &Captured) -> FrameResult<'p> {
+        let frame = Frame::decode(&c.data);
+        let (way, way_source) = match (c.way, self.direction) {
+            (Some(w), _) => (w, WaySource::Capture),
+            (None, Some(w)) => (w, WaySource::Option),
+            (None, None) => (
+                if frame.src == self.program.mac {
+                    Way::FromVm
+                } else {
+                    Way::ToVm
+                },
+                WaySource::Inferred,
+            ),
+        };
+        let looked = self.conntrack.lookup(&frame, c.time);
+        self.context.ct = looked.map(|(v, _)| v);
+        let outcome = evaluate(self.program, way, &frame, &self.context);
+        let ct = if outcome.ip_layer_seen {
+            self.context.ct
+        } else {
+            None
+        };
+        if outcome.verdict == Verdict::Accept {
+            if let Some((_, pending)) = looked {
+                self.conntrack.commit(pending);
+            }
+        }
+        FrameResult {
+            frame,
+            way,
+            way_source,
+            outcome,
+            ct,
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! `nwf simulate`: replay a capture through a port's program and show every frame's verdict.
+
+use crate::{output, SearchArgs};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use nwf_compiler::diag;
+use nwf_compiler::driver;
+use nwf_compiler::program::{Program, Provenance, Way};
+use nwf_simulator::capture::{CaptureReader, CaptureWriter};
+use nwf_simulator::eval::{Context, Verdict};
+use nwf_simulator::replay::{FrameResult, Replayer, WaySource};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{IsTerminal, Write};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Output of `nwf simulate`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SimFormat {
+    /// One row per frame.
+    Table,
+    /// One JSON object per frame (JSON lines).
+    Json,
+    /// Counts per verdict and hits per rule.
+    Summary,
+}
+
+/// A direction given on the command line, in rule terms.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DirArg {
+    /// Frames delivered to the VM.
+    In,
+    /// Frames sent by the VM.
+    Out,
+}
+
+/// Arguments of `nwf simulate`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The port: a libvirt <filterbinding> file, or a domain <interface> element.
+    #[arg(long, value_name = "FILE")]
+    binding: PathBuf,
+    #[command(flatten)]
+    search: SearchArgs,
+    /// Set a variable (NAME=VALUE); repeat a name for a list.
+    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = crate::cmd::show::parse_param)]
+    params: Vec<(String, String)>,
+    /// Direction of frames whose capture does not record one (`out` = sent by the VM).
+    #[arg(long, value_enum)]
+    direction: Option<DirArg>,
+    /// Contents of an ipset, NAME=ADDR[,ADDR...]; sets not given are empty.
+    #[arg(long = "ipset", value_name = "NAME=ADDRS")]
+    ipsets: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = SimFormat::Table)]
+    format: SimFormat,
+    /// Write the capture back as pcapng with a comment per frame (verdict and rule).
+    #[arg(long, value_name = "OUT.pcapng")]
+    annotate: Option<PathBuf>,
+    /// The capture (pcap or pcapng; Ethernet, Linux cooked SLL or SLL2).
+    capture: PathBuf,
+}
+
+fn way_name(w: Way) -> &'static str {
+    match w {
+        Way::FromVm => "out",
+        Way::ToVm => "in",
+    }
+}
+
+fn verdict_name(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Accept => "accept",
+        Verdict::Drop => "drop",
+        Verdict::Reject => "reject",
+    }
+}
+
+fn rule_text(r: Option<&Provenance>) -> String {
+    match r {
+        Some(p) => format!("{} ({})", p.location, p.filter),
+        None => "default".into(),
+    }
+}
+
+fn json_line(c_index: usize, time: f64, r: &FrameResult) -> serde_json::Value {
+    let rule = r.outcome.rule.map(|p| {
+        serde_json::json!({
+            "filter": p.filter,
+            "file": p.location.file,
+            "line": p.location.line,
+            "column": p.location.column,
+            "path": p.path,
+        })
+    });
+    let ct = r.ct.map(|c| {
+        let state = nwf_compiler::value::StateSet(c.state).to_string();
+        serde_json::json!({ "state": if c.state == 0 { "UNTRACKED".to_string() } else { state }, "dir": format!("{:?}", c.dir).to_lowercase() })
+    });
+    serde_json::json!({
+        "index": c_index,
+        "time": time,
+        "direction": way_name(r.way),
+        "direction_source": r.way_source,
+        "verdict": verdict_name(r.outcome.verdict),
+        "layer": r.outcome.layer,
+        "rule": rule,
+        "conntrack": ct,
+        "summary": r.frame.to_string(),
+    })
+}
+
+fn parse_ipsets(specs: &[String]) -> anyhow::Result<BTreeMap<String, BTreeSet<IpAddr>>> {
+    let mut sets: BTreeMap<String, BTreeSet<IpAddr>> = BTreeMap::new();
+    for s in specs {
+        let (name, addrs) = s
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("--ipset expects NAME=ADDR[,ADDR...], got `{s}`"))?;
+        let set = sets.entry(name.to_string()).or_default();
+        for a in addrs.split(',').filter(|a| !a.is_empty()) {
+            set.insert(
+                a.parse()
+                    .map_err(|_| anyhow::anyhow!("--ipset {name}: `{a}` is not an IP address"))?,
+            );
+        }
+    }
+    Ok(sets)
+}
+
+/// Runs the command.
+pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
+    let run = driver::show_binding(&args.search.filters, &args.binding, &args.params);
+    output::print_diagnostics(&run.library.sources, &run.diagnostics, color);
+    let Some(program) = run.program else {
+        return Ok(ExitCode::from(1));
+    };
+    let mut reader = match CaptureReader::open(&args.capture) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("nwf: error: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let direction = args.direction.map(|d| match d {
+        DirArg::In => Way::ToVm,
+        DirArg::Out => Way::FromVm,
+    });
+    let cx = Context {
+        ct: None,
+        ipsets: parse_ipsets(&args.ipsets)?,
+    };
+    let mut annotate = match &args.annotate {
+        Some(p) => Some(CaptureWriter::new(std::io::BufWriter::new(
+            std::fs::File::create(p)?,
+        ))?),
+        None => None,
+    };
+    let progress = if std::io::stderr().is_terminal() {
+        let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} {pos} frames ({per_sec})")
+                .expect("valid template"),
+        );
+        pb
+    } else {
+        ProgressBar::hidden()
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut replayer = Replayer::new(&program, direction, cx);
+    let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut hits: BTreeMap<String, (u64, String)> = BTreeMap::new();
+    let mut warned_inferred = false;
+    let mut frames = 0u64;
+    if args.format == SimFormat::Table {
+        writeln!(
+            out,
+            "{:>6}  {:>12}  {:<3}  {:<6}  {:<40}  frame",
+            "index", "time", "dir", "verdict", "decided by"
+        )?;
+    }
+    while let Some(next) = reader.next_frame() {
+        let c = match next {
+            Ok(c) => c,
+            Err(e) => {
+                progress.finish_and_clear();
+                out.flush()?;
+                eprintln!("nwf: error: {e}");
+                return Ok(ExitCode::from(1));
+            }
+        };
+        let r = replayer.step(&c);
+        if r.way_source == WaySource::Inferred && !warned_inferred {
+            warned_inferred = true;
+            progress.suspend(|| {
+                eprintln!(
+                    "warning: {} does not record directions; inferring them from the VM's MAC {} (spoofed frames defeat this; use --direction)",
+                    args.capture.display(),
+                    program.mac
+                )
+            });
+        }
+        frames += 1;
+        progress.inc(1);
+        *counts.entry(verdict_name(r.outcome.verdict)).or_default() += 1;
+        let time = c.time.as_secs_f64();
+        match args.format {
+            SimFormat::Table => writeln!(
+                out,
+                "{:>6}  {:>12.6}  {:<3}  {:<6}  {:<40}  {}",
+                c.index,
+                time,
+                way_name(r.way),
+                verdict_name(r.outcome.verdict),
+                rule_text(r.outcome.rule),
+                r.frame
+            )?,
+            SimFormat::Json => writeln!(out, "{}", json_line(c.index, time, &r))?,
+            SimFormat::Summary => {
+                let key = rule_text(r.outcome.rule);
+                hits.entry(key).or_insert((0, String::new())).0 += 1;
+            }
+        }
+        if let Some(w) = annotate.as_mut() {
+            let comment = format!(
+                "nwf: {} by {}",
+                verdict_name(r.outcome.verdict),
+                rule_text(r.outcome.rule)
+            );
+            w.write(c.time, Some(r.way), &c.data, Some(&comment))?;
+        }
+    }
+    progress.finish_and_clear();
+    if args.format == SimFormat::Summary {
+        write_summary(&mut out, &program, frames, &counts, &hits)?;
+    }
+    if let Some(w) = annotate {
+        w.into_inner().flush()?;
+    }
+    out.flush()?;
+    let _ = diag::Severity::Error;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn all_rules(p: &Program) -> BTreeSet<String> {
+    let mut s = BTreeSet::new();
+    for way in Way::BOTH {
+        let c = p.eth(way);
+        for e in &c.root {
+            if let nwf_compiler::program::RootEntry::Rule(r) = e {
+                s.insert(rule_text(Some(&r.origin)));
+            }
+        }
+        for sub in &c.subchains {
+            for r in &sub.rules {
+                s.insert(rule_text(Some(&r.origin)));
+            }
+        }
+        for r in p.ip(way) {
+            s.insert(rule_text(Some(&r.origin)));
+        }
+    }
+    s
+}
+
+fn write_summary(
+    out: &mut impl Write,
+    program: &Program,
+    frames: u64,
+    counts: &BTreeMap<&'static str, u64>,
+    hits: &BTreeMap<String, (u64, String)>,
+) -> std::io::Result<()> {
+    writeln!(out, "{frames} frames")?;
+    for v in ["accept", "drop", "reject"] {
+        writeln!(out, "  {v:<7} {}", counts.get(v).copied().unwrap_or(0))?;
+    }
+    writeln!(out, "\nframes decided per rule:")?;
+    let mut by_count: Vec<(&String, u64)> = hits.iter().map(|(k, (n, _))| (k, *n)).collect();
+    by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    for (k, n) in by_count {
+        writeln!(out, "  {n:>10}  {k}")?;
+    }
+    let never: Vec<String> = all_rules(program)
+        .into_iter()
+        .filter(|r| !hits.contains_key(r))
+        .collect();
+    writeln!(
+        out,
+        "\nrules that decided no frame (candidates for removal): {}",
+        never.len()
+    )?;
+    for r in never {
+        writeln!(out, "  {r}")?;
+    }
+    Ok(())
+}
