@@ -46,8 +46,17 @@ pub struct Defaults {
     pub peer_mac: MacAddr,
 }
 
-/// Parses a description; errors name the line.
-pub fn parse(text: &str, d: Defaults) -> Result<Vec<Described>, String> {
+/// A mistake in a description.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DescribeError {
+    /// 1-based line.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Parses a description.
+pub fn parse(text: &str, d: Defaults) -> Result<Vec<Described>, DescribeError> {
     let mut out = Vec::new();
     let mut time = Duration::ZERO;
     for (i, raw) in text.lines().enumerate() {
@@ -56,7 +65,7 @@ pub fn parse(text: &str, d: Defaults) -> Result<Vec<Described>, String> {
             continue;
         }
         let n = i + 1;
-        let err = |m: String| format!("line {n}: {m}");
+        let err = |message: String| DescribeError { line: n, message };
         let mut words: Vec<&str> = line.split_whitespace().collect();
         if let Some(at) = words.first().and_then(|w| w.strip_prefix("at=")) {
             let secs: f64 = at

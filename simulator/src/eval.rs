@@ -82,13 +82,25 @@ enum LayerResult<'p> {
 
 /// Evaluates one frame crossing the port in `way`.
 pub fn evaluate<'p>(program: &'p Program, way: Way, frame: &Frame, cx: &Context) -> Outcome<'p> {
+    evaluate_traced(program, way, frame, cx, &mut |_| {})
+}
+
+/// Like [`evaluate`], calling `on_hit` for every rule that matches the frame (including
+/// `return` and `continue` rules that do not decide it), in evaluation order.
+pub fn evaluate_traced<'p>(
+    program: &'p Program,
+    way: Way,
+    frame: &Frame,
+    cx: &Context,
+    on_hit: &mut dyn FnMut(&'p Provenance),
+) -> Outcome<'p> {
     let ip_applies = ip_layer_applies(frame);
     if let Some(ip) = frame.ip.filter(|ip| ip.bad_header && frame.vlan.is_none()) {
         // br_netfilter drops IPv4 frames with a bad header before the IP layer; from the VM the
         // ethernet layer (nat PREROUTING) has already run and may have dropped it first.
         let _ = ip;
         if way == Way::FromVm {
-            if let LayerResult::Stop(v, r) = eval_eth(program.eth(way), frame) {
+            if let LayerResult::Stop(v, r) = eval_eth(program.eth(way), frame, on_hit) {
                 return Outcome {
                     verdict: v,
                     layer: Decider::Ethernet,
@@ -113,9 +125,9 @@ pub fn evaluate<'p>(program: &'p Program, way: Way, frame: &Frame, cx: &Context)
     let mut passed_by: [Option<&Provenance>; 2] = [None, None];
     for is_eth in order {
         let r = if is_eth {
-            eval_eth(program.eth(way), frame)
+            eval_eth(program.eth(way), frame, on_hit)
         } else if ip_applies {
-            eval_ip(program.ip(way), frame, cx)
+            eval_ip(program.ip(way), frame, cx, on_hit)
         } else {
             LayerResult::Pass(None)
         };
@@ -154,13 +166,18 @@ fn ip_layer_applies(frame: &Frame) -> bool {
     frame.vlan.is_none() && frame.ip.is_some()
 }
 
-fn eval_eth<'p>(chains: &'p EthChains, frame: &Frame) -> LayerResult<'p> {
+fn eval_eth<'p>(
+    chains: &'p EthChains,
+    frame: &Frame,
+    on_hit: &mut dyn FnMut(&'p Provenance),
+) -> LayerResult<'p> {
     for entry in &chains.root {
         match entry {
             RootEntry::Rule(r) => {
                 if !eth_matches(r, frame) {
                     continue;
                 }
+                on_hit(&r.origin);
                 match r.action {
                     EthAction::Accept | EthAction::Return => {
                         return LayerResult::Pass(Some(&r.origin))
@@ -179,6 +196,7 @@ fn eval_eth<'p>(chains: &'p EthChains, frame: &Frame) -> LayerResult<'p> {
                     if !eth_matches(r, frame) {
                         continue;
                     }
+                    on_hit(&r.origin);
                     match r.action {
                         EthAction::Accept => return LayerResult::Pass(Some(&r.origin)),
                         EthAction::Drop => return LayerResult::Stop(Verdict::Drop, &r.origin),
@@ -222,7 +240,12 @@ fn eth_matches(r: &EthRule, frame: &Frame) -> bool {
     r.tests.iter().all(|t| test(t, frame, None) != t.negated)
 }
 
-fn eval_ip<'p>(rules: &'p [IpRule], frame: &Frame, cx: &Context) -> LayerResult<'p> {
+fn eval_ip<'p>(
+    rules: &'p [IpRule],
+    frame: &Frame,
+    cx: &Context,
+    on_hit: &mut dyn FnMut(&'p Provenance),
+) -> LayerResult<'p> {
     let Some(ip) = frame.ip else {
         return LayerResult::Pass(None);
     };
@@ -259,6 +282,7 @@ fn eval_ip<'p>(rules: &'p [IpRule], frame: &Frame, cx: &Context) -> LayerResult<
                 continue;
             }
         }
+        on_hit(&r.origin);
         return match r.action {
             IpAction::Accept | IpAction::Return => LayerResult::Pass(Some(&r.origin)),
             IpAction::Drop => LayerResult::Stop(Verdict::Drop, &r.origin),

@@ -2,8 +2,9 @@
 
 use crate::capture::Captured;
 use crate::conntrack::Conntrack;
-use crate::eval::{evaluate, Context, CtView, Outcome, Verdict};
+use crate::eval::{evaluate_traced, Context, CtView, Outcome, Verdict};
 use crate::frame::Frame;
+use nwf_compiler::program::Provenance;
 use nwf_compiler::program::{Program, Way};
 
 /// Where a frame's direction came from.
@@ -59,6 +60,15 @@ impl<'p> Replayer<'p> {
 
     /// Evaluates one captured frame.
     pub fn step(&mut self, c: &Captured) -> FrameResult<'p> {
+        self.step_traced(c, &mut |_| {})
+    }
+
+    /// Evaluates one captured frame, calling `on_hit` for every rule that matches it.
+    pub fn step_traced(
+        &mut self,
+        c: &Captured,
+        on_hit: &mut dyn FnMut(&'p Provenance),
+    ) -> FrameResult<'p> {
         let frame = Frame::decode(&c.data);
         let (way, way_source) = match (c.way, self.direction) {
             (Some(w), _) => (w, WaySource::Capture),
@@ -74,7 +84,7 @@ impl<'p> Replayer<'p> {
         };
         let looked = self.conntrack.lookup(&frame, c.time);
         self.context.ct = looked.map(|(v, _)| v);
-        let outcome = evaluate(self.program, way, &frame, &self.context);
+        let outcome = evaluate_traced(self.program, way, &frame, &self.context, on_hit);
         let ct = if outcome.ip_layer_seen {
             self.context.ct
         } else {

@@ -171,6 +171,9 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
     let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut hits: BTreeMap<String, (u64, String)> = BTreeMap::new();
     let mut warned_inferred = false;
+    // Rules that matched a frame (decided or not), by identity.
+    let mut matched: std::collections::HashMap<*const Provenance, u64> =
+        std::collections::HashMap::new();
     let mut frames = 0u64;
     if args.format == SimFormat::Table {
         writeln!(
@@ -189,7 +192,13 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         };
-        let r = replayer.step(&c);
+        let r = if args.format == SimFormat::Summary {
+            replayer.step_traced(&c, &mut |p| {
+                *matched.entry(p as *const Provenance).or_default() += 1
+            })
+        } else {
+            replayer.step(&c)
+        };
         if r.way_source == WaySource::Inferred && !warned_inferred {
             warned_inferred = true;
             progress.suspend(|| {
@@ -232,7 +241,7 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
     }
     progress.finish_and_clear();
     if args.format == SimFormat::Summary {
-        write_summary(&mut out, &program, frames, &counts, &hits)?;
+        write_summary(&mut out, &program, frames, &counts, &hits, &matched)?;
     }
     if let Some(w) = annotate {
         w.into_inner().flush()?;
@@ -242,25 +251,22 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn all_rules(p: &Program) -> BTreeSet<String> {
-    let mut s = BTreeSet::new();
+/// Every program rule's provenance (a source rule may have several program rules).
+fn all_rules(p: &Program) -> Vec<&Provenance> {
+    let mut v = Vec::new();
     for way in Way::BOTH {
         let c = p.eth(way);
         for e in &c.root {
             if let nwf_compiler::program::RootEntry::Rule(r) = e {
-                s.insert(rule_text(Some(&r.origin)));
+                v.push(&r.origin);
             }
         }
         for sub in &c.subchains {
-            for r in &sub.rules {
-                s.insert(rule_text(Some(&r.origin)));
-            }
+            v.extend(sub.rules.iter().map(|r| &r.origin));
         }
-        for r in p.ip(way) {
-            s.insert(rule_text(Some(&r.origin)));
-        }
+        v.extend(p.ip(way).iter().map(|r| &r.origin));
     }
-    s
+    v
 }
 
 fn write_summary(
@@ -269,6 +275,7 @@ fn write_summary(
     frames: u64,
     counts: &BTreeMap<&'static str, u64>,
     hits: &BTreeMap<String, (u64, String)>,
+    matched: &std::collections::HashMap<*const Provenance, u64>,
 ) -> std::io::Result<()> {
     writeln!(out, "{frames} frames")?;
     for v in ["accept", "drop", "reject"] {
@@ -280,13 +287,24 @@ fn write_summary(
     for (k, n) in by_count {
         writeln!(out, "  {n:>10}  {k}")?;
     }
-    let never: Vec<String> = all_rules(program)
-        .into_iter()
-        .filter(|r| !hits.contains_key(r))
+    // Hits per source rule: frames any of its program copies matched.
+    let mut per_rule: BTreeMap<String, u64> = BTreeMap::new();
+    for p in all_rules(program) {
+        let n = matched.get(&(p as *const Provenance)).copied().unwrap_or(0);
+        *per_rule.entry(rule_text(Some(p))).or_default() += n;
+    }
+    writeln!(out, "\nframes matched per rule:")?;
+    for (r, n) in per_rule.iter().filter(|(_, n)| **n > 0) {
+        writeln!(out, "  {n:>10}  {r}")?;
+    }
+    let never: Vec<&String> = per_rule
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(r, _)| r)
         .collect();
     writeln!(
         out,
-        "\nrules that decided no frame (candidates for removal): {}",
+        "\nrules no frame matched (candidates for removal): {}",
         never.len()
     )?;
     for r in never {

@@ -36,7 +36,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let frames = match describe::parse(&text, d) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("nwf: error: {}:{e}", args.description.display());
+            eprintln!(
+                "nwf: error: {}:{}: {}",
+                args.description.display(),
+                e.line,
+                e.message
+            );
             return Ok(ExitCode::from(1));
         }
     };
