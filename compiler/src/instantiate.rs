@@ -110,7 +110,7 @@ pub fn instantiate(
     if diags.count(crate::diag::Severity::Error) > errors_before {
         return None;
     }
-    Some(Program {
+    let mut program = Program {
         port: binding.port.clone(),
         mac: binding.mac,
         filter: binding.filter.clone(),
@@ -120,7 +120,9 @@ pub fn instantiate(
             .collect(),
         eth: [assemble_eth(&eth[0]), assemble_eth(&eth[1])],
         ip,
-    })
+    };
+    program.number_rules();
+    Some(program)
 }
 
 fn expand<'a>(
@@ -232,6 +234,7 @@ impl Builder<'_, '_> {
                 span: r.span,
                 path: (*inst.path).clone(),
                 bindings,
+                id: 0,
             };
             let layer = r
                 .matches

@@ -50,6 +50,9 @@ pub struct Provenance {
     /// The variable values this copy of the rule was made with (for list variables).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub bindings: BTreeMap<String, String>,
+    /// Index of this program rule, unique within its program (0..[`Program::rule_count`]);
+    /// lets consumers keep per-rule counters in a vector.
+    pub id: u32,
 }
 
 /// The value a test compares a field with.
@@ -305,6 +308,51 @@ impl Program {
     /// The IP rules for one way.
     pub fn ip(&self, way: Way) -> &[IpRule] {
         &self.ip[way.index()]
+    }
+
+    /// Gives every program rule its [`Provenance::id`], in evaluation order.
+    pub fn number_rules(&mut self) {
+        let mut next = 0u32;
+        let mut take = || {
+            next += 1;
+            next - 1
+        };
+        for c in &mut self.eth {
+            for e in &mut c.root {
+                if let RootEntry::Rule(r) = e {
+                    r.origin.id = take();
+                }
+            }
+            for sub in &mut c.subchains {
+                for r in &mut sub.rules {
+                    r.origin.id = take();
+                }
+            }
+        }
+        for list in &mut self.ip {
+            for r in list {
+                r.origin.id = take();
+            }
+        }
+    }
+
+    /// Every rule's provenance, in [`Provenance::id`] order.
+    pub fn provenances(&self) -> Vec<&Provenance> {
+        let mut v = Vec::with_capacity(self.rule_count());
+        for c in &self.eth {
+            for e in &c.root {
+                if let RootEntry::Rule(r) = e {
+                    v.push(&r.origin);
+                }
+            }
+            for sub in &c.subchains {
+                v.extend(sub.rules.iter().map(|r| &r.origin));
+            }
+        }
+        for list in &self.ip {
+            v.extend(list.iter().map(|r| &r.origin));
+        }
+        v
     }
 
     /// Number of rules in the program (all layers and ways).

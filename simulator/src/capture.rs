@@ -105,7 +105,7 @@ impl<R: Read> CaptureReader<R> {
                         Err(e) => return Some(Err(CaptureError(format!("frame {index}: {e}")))),
                     };
                     self.index += 1;
-                    return Some(to_ethernet(*link, &p.data, None).map(
+                    return Some(to_ethernet(*link, p.data.into_owned(), None).map(
                         |(data, way, dst_unknown)| Captured {
                             index,
                             time: p.timestamp,
@@ -156,7 +156,7 @@ impl<R: Read> CaptureReader<R> {
                     });
                     return Some(
                         check_link(link)
-                            .and_then(|_| to_ethernet(link, &data, way))
+                            .and_then(|_| to_ethernet(link, data, way))
                             .map(|(data, way, dst_unknown)| Captured {
                                 index,
                                 time,
@@ -183,12 +183,12 @@ fn check_link(link: DataLink) -> Result<(), CaptureError> {
 /// Converts a captured frame to Ethernet bytes, with the direction cooked headers record.
 fn to_ethernet(
     link: DataLink,
-    data: &[u8],
+    data: Vec<u8>,
     way: Option<Way>,
 ) -> Result<(Vec<u8>, Option<Way>, bool), CaptureError> {
     // (packet type, link-layer address, protocol, payload)
     let (ptype, addr, proto, payload): (u16, &[u8], u16, &[u8]) = match link {
-        DataLink::ETHERNET => return Ok((data.to_vec(), way, false)),
+        DataLink::ETHERNET => return Ok((data, way, false)),
         DataLink::LINUX_SLL => {
             if data.len() < 16 {
                 return Ok((Vec::new(), way, true));

@@ -9,7 +9,7 @@ use crate::eval::CtView;
 use crate::frame::Frame;
 use nwf_compiler::program::CtDir;
 use nwf_compiler::value::StateSet;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -85,8 +85,10 @@ mod timeout {
 /// The connection table.
 #[derive(Debug, Default)]
 pub struct Conntrack {
-    table: HashMap<Key, Conn>,
+    table: FxHashMap<Key, Conn>,
     since_sweep: u32,
+    /// Whether connection counts per source are needed (the program uses connlimit).
+    count_sources: bool,
 }
 
 const FIN: u8 = 0x01;
@@ -98,6 +100,15 @@ impl Conntrack {
     /// An empty table.
     pub fn new() -> Conntrack {
         Conntrack::default()
+    }
+
+    /// An empty table that also counts connections per source address (for connlimit; this
+    /// costs a scan of the table per packet, so only programs that need it ask for it).
+    pub fn with_source_counts() -> Conntrack {
+        Conntrack {
+            count_sources: true,
+            ..Conntrack::default()
+        }
     }
 
     /// Number of live connections (for memory accounting and tests).
@@ -228,7 +239,9 @@ impl Conntrack {
                 (view(state, dir), c)
             }
         };
-        v.conns_from_source = self.count_from(ip.src, now) + u32::from(existing.is_none());
+        if self.count_sources {
+            v.conns_from_source = self.count_from(ip.src, now) + u32::from(existing.is_none());
+        }
         Some((
             v,
             Pending {

@@ -82,13 +82,17 @@ enum LayerResult<'p> {
 
 /// Evaluates one frame crossing the port in `way`.
 pub fn evaluate<'p>(program: &'p Program, way: Way, frame: &Frame, cx: &Context) -> Outcome<'p> {
-    evaluate_traced(program, way, frame, cx, &mut |_| {})
+    evaluate_traced(program, None, way, frame, cx, &mut |_| {})
 }
 
 /// Like [`evaluate`], calling `on_hit` for every rule that matches the frame (including
 /// `return` and `continue` rules that do not decide it), in evaluation order.
+///
+/// With an `index` (built once per program) the IP layer only looks at the rules that can
+/// match the frame's family, protocol and ports; the result is the same as without it.
 pub fn evaluate_traced<'p>(
     program: &'p Program,
+    index: Option<&crate::index::ProgramIndex>,
     way: Way,
     frame: &Frame,
     cx: &Context,
@@ -127,7 +131,16 @@ pub fn evaluate_traced<'p>(
         let r = if is_eth {
             eval_eth(program.eth(way), frame, on_hit)
         } else if ip_applies {
-            eval_ip(program.ip(way), frame, cx, on_hit)
+            let rules = program.ip(way);
+            match index {
+                Some(ix) => eval_ip(
+                    ix.candidates(way, frame).map(|i| &rules[i as usize]),
+                    frame,
+                    cx,
+                    on_hit,
+                ),
+                None => eval_ip(rules.iter(), frame, cx, on_hit),
+            }
         } else {
             LayerResult::Pass(None)
         };
@@ -241,7 +254,7 @@ fn eth_matches(r: &EthRule, frame: &Frame) -> bool {
 }
 
 fn eval_ip<'p>(
-    rules: &'p [IpRule],
+    rules: impl Iterator<Item = &'p IpRule>,
     frame: &Frame,
     cx: &Context,
     on_hit: &mut dyn FnMut(&'p Provenance),

@@ -10,4 +10,5 @@ pub mod conntrack;
 pub mod describe;
 pub mod eval;
 pub mod frame;
+pub mod index;
 pub mod replay;

@@ -4,6 +4,7 @@ use crate::capture::Captured;
 use crate::conntrack::Conntrack;
 use crate::eval::{evaluate_traced, Context, CtView, Outcome, Verdict};
 use crate::frame::Frame;
+use crate::index::ProgramIndex;
 use nwf_compiler::program::Provenance;
 use nwf_compiler::program::{Program, Way};
 
@@ -40,16 +41,49 @@ pub struct Replayer<'p> {
     conntrack: Conntrack,
     context: Context,
     direction: Option<Way>,
+    index: ProgramIndex,
+    track: bool,
 }
 
 impl<'p> Replayer<'p> {
     /// A replayer; `direction` is used for frames whose capture does not record one.
     pub fn new(program: &'p Program, direction: Option<Way>, context: Context) -> Replayer<'p> {
+        Self::with_tracking(program, direction, context, true)
+    }
+
+    /// Whether any IP-layer rule of the program depends on connection state.
+    pub fn program_is_stateful(program: &Program) -> bool {
+        Way::BOTH.iter().any(|w| {
+            program
+                .ip(*w)
+                .iter()
+                .any(|r| r.state.is_some() || r.connlimit_above.is_some())
+        })
+    }
+
+    /// A replayer that tracks connections only if `always_track` or the program needs it
+    /// (tracking is the costliest part of a replay; its views are also reported per frame).
+    pub fn with_tracking(
+        program: &'p Program,
+        direction: Option<Way>,
+        context: Context,
+        always_track: bool,
+    ) -> Replayer<'p> {
+        let uses_connlimit = Way::BOTH
+            .iter()
+            .any(|w| program.ip(*w).iter().any(|r| r.connlimit_above.is_some()));
+        let conntrack = if uses_connlimit {
+            Conntrack::with_source_counts()
+        } else {
+            Conntrack::new()
+        };
         Replayer {
             program,
-            conntrack: Conntrack::new(),
+            conntrack,
             context,
             direction,
+            index: ProgramIndex::new(program),
+            track: always_track || Self::program_is_stateful(program),
         }
     }
 
@@ -82,9 +116,20 @@ impl<'p> Replayer<'p> {
                 WaySource::Inferred,
             ),
         };
-        let looked = self.conntrack.lookup(&frame, c.time);
+        let looked = if self.track {
+            self.conntrack.lookup(&frame, c.time)
+        } else {
+            None
+        };
         self.context.ct = looked.map(|(v, _)| v);
-        let outcome = evaluate_traced(self.program, way, &frame, &self.context, on_hit);
+        let outcome = evaluate_traced(
+            self.program,
+            Some(&self.index),
+            way,
+            &frame,
+            &self.context,
+            on_hit,
+        );
         let ct = if outcome.ip_layer_seen {
             self.context.ct
         } else {

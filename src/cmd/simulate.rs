@@ -167,13 +167,16 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut replayer = Replayer::new(&program, direction, cx);
+    // Summaries do not show connection states: track only when the rules need it.
+    let mut replayer =
+        Replayer::with_tracking(&program, direction, cx, args.format != SimFormat::Summary);
     let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let mut hits: BTreeMap<String, (u64, String)> = BTreeMap::new();
+    // Frames decided per program rule (by id), and by no rule.
+    let mut decided: Vec<u64> = vec![0; program.rule_count()];
+    let mut decided_default = 0u64;
     let mut warned_inferred = false;
-    // Rules that matched a frame (decided or not), by identity.
-    let mut matched: std::collections::HashMap<*const Provenance, u64> =
-        std::collections::HashMap::new();
+    // Frames matched per program rule (by id), whether or not the rule decided them.
+    let mut matched: Vec<u64> = vec![0; program.rule_count()];
     let mut frames = 0u64;
     if args.format == SimFormat::Table {
         writeln!(
@@ -193,9 +196,7 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
             }
         };
         let r = if args.format == SimFormat::Summary {
-            replayer.step_traced(&c, &mut |p| {
-                *matched.entry(p as *const Provenance).or_default() += 1
-            })
+            replayer.step_traced(&c, &mut |p| matched[p.id as usize] += 1)
         } else {
             replayer.step(&c)
         };
@@ -210,7 +211,9 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
             });
         }
         frames += 1;
-        progress.inc(1);
+        if frames.is_multiple_of(4096) {
+            progress.set_position(frames);
+        }
         *counts.entry(verdict_name(r.outcome.verdict)).or_default() += 1;
         let time = c.time.as_secs_f64();
         match args.format {
@@ -225,10 +228,10 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
                 r.frame
             )?,
             SimFormat::Json => writeln!(out, "{}", json_line(c.index, time, &r))?,
-            SimFormat::Summary => {
-                let key = rule_text(r.outcome.rule);
-                hits.entry(key).or_insert((0, String::new())).0 += 1;
-            }
+            SimFormat::Summary => match r.outcome.rule {
+                Some(p) => decided[p.id as usize] += 1,
+                None => decided_default += 1,
+            },
         }
         if let Some(w) = annotate.as_mut() {
             let comment = format!(
@@ -241,7 +244,14 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
     }
     progress.finish_and_clear();
     if args.format == SimFormat::Summary {
-        write_summary(&mut out, &program, frames, &counts, &hits, &matched)?;
+        write_summary(
+            &mut out,
+            &program,
+            frames,
+            &counts,
+            (&decided, decided_default),
+            &matched,
+        )?;
     }
     if let Some(w) = annotate {
         w.into_inner().flush()?;
@@ -251,46 +261,40 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every program rule's provenance (a source rule may have several program rules).
-fn all_rules(p: &Program) -> Vec<&Provenance> {
-    let mut v = Vec::new();
-    for way in Way::BOTH {
-        let c = p.eth(way);
-        for e in &c.root {
-            if let nwf_compiler::program::RootEntry::Rule(r) = e {
-                v.push(&r.origin);
-            }
-        }
-        for sub in &c.subchains {
-            v.extend(sub.rules.iter().map(|r| &r.origin));
-        }
-        v.extend(p.ip(way).iter().map(|r| &r.origin));
-    }
-    v
-}
-
 fn write_summary(
     out: &mut impl Write,
     program: &Program,
     frames: u64,
     counts: &BTreeMap<&'static str, u64>,
-    hits: &BTreeMap<String, (u64, String)>,
-    matched: &std::collections::HashMap<*const Provenance, u64>,
+    (decided, decided_default): (&[u64], u64),
+    matched: &[u64],
 ) -> std::io::Result<()> {
     writeln!(out, "{frames} frames")?;
     for v in ["accept", "drop", "reject"] {
         writeln!(out, "  {v:<7} {}", counts.get(v).copied().unwrap_or(0))?;
     }
+    // Per source rule (a source rule may have several program copies).
+    let mut per_decided: BTreeMap<String, u64> = BTreeMap::new();
+    for p in program.provenances() {
+        *per_decided.entry(rule_text(Some(p))).or_default() += decided[p.id as usize];
+    }
+    if decided_default > 0 {
+        per_decided.insert(rule_text(None), decided_default);
+    }
     writeln!(out, "\nframes decided per rule:")?;
-    let mut by_count: Vec<(&String, u64)> = hits.iter().map(|(k, (n, _))| (k, *n)).collect();
+    let mut by_count: Vec<(&String, u64)> = per_decided
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| (k, *n))
+        .collect();
     by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     for (k, n) in by_count {
         writeln!(out, "  {n:>10}  {k}")?;
     }
     // Hits per source rule: frames any of its program copies matched.
     let mut per_rule: BTreeMap<String, u64> = BTreeMap::new();
-    for p in all_rules(program) {
-        let n = matched.get(&(p as *const Provenance)).copied().unwrap_or(0);
+    for p in program.provenances() {
+        let n = matched[p.id as usize];
         *per_rule.entry(rule_text(Some(p))).or_default() += n;
     }
     writeln!(out, "\nframes matched per rule:")?;
