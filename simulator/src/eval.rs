@@ -98,6 +98,15 @@ pub fn evaluate_traced<'p>(
     cx: &Context,
     on_hit: &mut dyn FnMut(&'p Provenance),
 ) -> Outcome<'p> {
+    if frame.runt {
+        // Shorter than an Ethernet header: the network stack discards it before the bridge.
+        return Outcome {
+            verdict: Verdict::Drop,
+            layer: Decider::Kernel,
+            rule: None,
+            ip_layer_seen: false,
+        };
+    }
     let ip_applies = ip_layer_applies(frame);
     if let Some(ip) = frame.ip.filter(|ip| ip.bad_header && frame.vlan.is_none()) {
         // br_netfilter drops IPv4 frames with a bad header before the IP layer; from the VM the
