@@ -207,6 +207,11 @@ fn check_match(r: &Rule, m: &Match, diags: &mut Diagnostics) {
                     .at(a.name_span, "written as a decimal number and read back as hex (arp 2054 becomes 0x2054)")
                     .with_note("nwf reproduces libvirt's behaviour: tagged frames of this protocol do not match"),
             ),
+            (name, _) if m.proto.name == "stp" && !matches!(name, "srcmacaddr" | "srcmacmask" | "comment") => diags.push(
+                Diagnostic::warning("W0216", format!("the kernel reads STP `{name}` one byte early"))
+                    .at(a.name_span, "ebtables' stp match takes the protocol version for the BPDU type and shifts every configuration field")
+                    .with_note("so type='0' matches every STP BPDU and type='0x80' none; nwf reproduces what the kernel does"),
+            ),
             ("flags", _) if m.proto.name == "tcp-ipv6" => diags.push(
                 Diagnostic::warning("W0206", "libvirt ignores `flags` on <tcp-ipv6>")
                     .at(a.name_span, "this test is not applied")

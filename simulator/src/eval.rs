@@ -256,9 +256,6 @@ fn eth_matches(r: &EthRule, frame: &Frame) -> bool {
             return false;
         }
     }
-    if r.protocol == Some("stp") && frame.stp.is_none() {
-        return false;
-    }
     r.tests.iter().all(|t| test(t, frame, None) != t.negated)
 }
 

@@ -44,12 +44,14 @@ pub struct ArpAddrs {
     pub tpa: [u8; 4],
 }
 
-/// Fields of a spanning-tree BPDU.
+/// Fields of a spanning-tree BPDU as the kernel's stp match reads them (see [`Frame::decode`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stp {
-    /// BPDU type (0 configuration, 0x80 topology change).
+    /// The byte the kernel compares with `type` (really the protocol version).
     pub bpdu_type: u8,
-    /// Configuration fields, for configuration BPDUs.
+    /// The real BPDU type (0 configuration, 0x80 topology change), for display.
+    pub real_type: Option<u8>,
+    /// Configuration fields as the kernel reads them (one byte early).
     pub config: Option<StpConfig>,
 }
 
@@ -237,31 +239,39 @@ fn decode_arp(p: &[u8]) -> Option<Arp> {
     })
 }
 
+/// Reads a BPDU the way the kernel's ebtables stp match does (`ebt_stp.c`): its header has a
+/// one-byte protocol id where the real one has two, so it requires the bytes
+/// `42 42 03 00 00 00` (LLC header, protocol id, version 0), takes the *version* byte as the
+/// BPDU type, and reads every configuration field one byte early. libvirt's `<stp>` rules
+/// behave accordingly in a real kernel: `type='0'` matches every version-0 BPDU and
+/// `type='0x80'` none. The real type is kept for display.
 fn decode_stp(p: &[u8]) -> Option<Stp> {
-    // LLC header of BPDUs: DSAP 0x42, SSAP 0x42, control 0x03 (the kernel's stp match checks it).
-    if p.get(0..3)? != [0x42, 0x42, 0x03] {
+    if p.get(0..6)? != [0x42, 0x42, 0x03, 0x00, 0x00, 0x00] {
         return None;
     }
-    let b = &p[3..];
-    let bpdu_type = *b.get(3)?;
-    let config = (bpdu_type == 0)
+    let kernel_type = p[5];
+    let config = (kernel_type == 0)
         .then(|| {
             Some(StpConfig {
-                flags: *b.get(4)?,
-                root_priority: be16(b, 5)?,
-                root_addr: mac(b, 7)?,
-                root_cost: be32(b, 13)?,
-                sender_priority: be16(b, 17)?,
-                sender_addr: mac(b, 19)?,
-                port: be16(b, 25)?,
-                msg_age: be16(b, 27)?,
-                max_age: be16(b, 29)?,
-                hello_time: be16(b, 31)?,
-                forward_delay: be16(b, 33)?,
+                flags: *p.get(6)?,
+                root_priority: be16(p, 7)?,
+                root_addr: mac(p, 9)?,
+                root_cost: be32(p, 15)?,
+                sender_priority: be16(p, 19)?,
+                sender_addr: mac(p, 21)?,
+                port: be16(p, 27)?,
+                msg_age: be16(p, 29)?,
+                max_age: be16(p, 31)?,
+                hello_time: be16(p, 33)?,
+                forward_delay: be16(p, 35)?,
             })
         })
         .flatten();
-    Some(Stp { bpdu_type, config })
+    Some(Stp {
+        bpdu_type: kernel_type,
+        real_type: p.get(6).copied(),
+        config,
+    })
 }
 
 fn decode_ip(f: &mut Frame, payload: &[u8]) {
@@ -499,7 +509,10 @@ impl std::fmt::Display for Frame {
             };
         }
         if let Some(s) = self.stp {
-            return write!(f, "STP BPDU type 0x{:02x}", s.bpdu_type);
+            return match s.real_type {
+                Some(t) => write!(f, "STP BPDU type 0x{t:02x}"),
+                None => f.write_str("STP BPDU (truncated)"),
+            };
         }
         if let Some(ip) = self.ip {
             let fam = if ip.src.is_ipv4() { "IP" } else { "IP6" };
