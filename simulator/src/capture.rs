@@ -5,15 +5,19 @@ use nwf_compiler::program::Way;
 use pcap_file::pcap::PcapReader;
 use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
-use pcap_file::pcapng::{Block, PcapNgReader, PcapNgWriter};
+use pcap_file::pcapng::blocks::{
+    ENHANCED_PACKET_BLOCK, INTERFACE_DESCRIPTION_BLOCK, SECTION_HEADER_BLOCK,
+};
+use pcap_file::pcapng::{PcapNgReader, PcapNgWriter};
 use pcap_file::DataLink;
 use std::borrow::Cow;
 use std::io::{BufReader, Read, Write};
 use std::time::Duration;
 
-/// One frame of a capture, as Ethernet bytes.
+/// One frame of a capture, as Ethernet bytes (borrowed from the reader's buffer when the
+/// capture is Ethernet already).
 #[derive(Clone, Debug)]
-pub struct Captured {
+pub struct Captured<'a> {
     /// 0-based position in the capture.
     pub index: usize,
     /// Capture timestamp.
@@ -21,9 +25,19 @@ pub struct Captured {
     /// The direction the file records, if any.
     pub way: Option<Way>,
     /// Ethernet frame bytes (cooked captures are given a synthetic Ethernet header).
-    pub data: Vec<u8>,
+    pub data: Cow<'a, [u8]>,
     /// Whether the destination MAC is unknown (cooked captures do not record it).
     pub dst_unknown: bool,
+}
+
+impl Captured<'_> {
+    /// A copy that owns its bytes.
+    pub fn into_owned(self) -> Captured<'static> {
+        Captured {
+            data: Cow::Owned(self.data.into_owned()),
+            ..self
+        }
+    }
 }
 
 /// Why a capture cannot be read.
@@ -38,12 +52,26 @@ impl std::fmt::Display for CaptureError {
 
 impl std::error::Error for CaptureError {}
 
-enum Inner<R: Read> {
-    Pcap(PcapReader<R>, DataLink),
-    PcapNg(PcapNgReader<R>),
+/// What we keep of a pcapng interface description.
+#[derive(Clone, Copy, Debug)]
+struct Iface {
+    link: DataLink,
+    /// Timestamp units per second.
+    ts_per_sec: u64,
 }
 
-/// A streaming capture reader (one frame in memory at a time).
+enum Inner<R: Read> {
+    Pcap(PcapReader<R>, DataLink, u64),
+    PcapNg {
+        r: PcapNgReader<R>,
+        big_endian: bool,
+        ifaces: Vec<Iface>,
+        /// The current packet's bytes (reused: one copy, no allocation per frame).
+        buf: Vec<u8>,
+    },
+}
+
+/// A streaming capture reader (one frame in memory at a time, no copy for Ethernet frames).
 pub struct CaptureReader<R: Read> {
     inner: Inner<R>,
     index: usize,
@@ -55,68 +83,113 @@ const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
 impl CaptureReader<BufReader<std::fs::File>> {
     /// Opens a pcap or pcapng file (detected by its magic number).
     pub fn open(path: &std::path::Path) -> Result<Self, CaptureError> {
-        let mut f = std::fs::File::open(path)
-            .map_err(|e| CaptureError(format!("cannot open {}: {e}", path.display())))?;
+        let err = |e: std::io::Error| CaptureError(format!("cannot read {}: {e}", path.display()));
+        let mut f = std::fs::File::open(path).map_err(err)?;
         let mut magic = [0u8; 4];
-        let n = f
-            .read(&mut magic)
-            .map_err(|e| CaptureError(format!("cannot read {}: {e}", path.display())))?;
-        drop(f);
-        let f = std::fs::File::open(path)
-            .map_err(|e| CaptureError(format!("cannot open {}: {e}", path.display())))?;
-        let r = BufReader::with_capacity(1 << 16, f);
+        let n = f.read(&mut magic).map_err(err)?;
         if n < 4 {
             return Err(CaptureError(format!(
                 "{} is not a capture: the file is too short",
                 path.display()
             )));
         }
+        let f = std::fs::File::open(path).map_err(err)?;
+        let r = BufReader::with_capacity(1 << 18, f);
         Self::new(r, magic == PCAPNG_MAGIC)
             .map_err(|e| CaptureError(format!("{}: {}", path.display(), e.0)))
     }
+}
+
+fn u16_at(b: &[u8], at: usize, big: bool) -> Option<u16> {
+    let x: [u8; 2] = b.get(at..at + 2)?.try_into().ok()?;
+    Some(if big {
+        u16::from_be_bytes(x)
+    } else {
+        u16::from_le_bytes(x)
+    })
+}
+
+fn u32_at(b: &[u8], at: usize, big: bool) -> Option<u32> {
+    let x: [u8; 4] = b.get(at..at + 4)?.try_into().ok()?;
+    Some(if big {
+        u32::from_be_bytes(x)
+    } else {
+        u32::from_le_bytes(x)
+    })
+}
+
+/// Walks pcapng options (code, length, value padded to 4 bytes).
+fn options(mut b: &[u8], big: bool) -> impl Iterator<Item = (u16, &[u8])> {
+    std::iter::from_fn(move || {
+        let code = u16_at(b, 0, big)?;
+        let len = usize::from(u16_at(b, 2, big)?);
+        if code == 0 {
+            return None;
+        }
+        let value = b.get(4..4 + len)?;
+        b = b.get(4 + len.div_ceil(4) * 4..).unwrap_or(&[]);
+        Some((code, value))
+    })
 }
 
 impl<R: Read> CaptureReader<R> {
     /// Reads a capture from `r` (`pcapng` selects the format).
     pub fn new(r: R, pcapng: bool) -> Result<Self, CaptureError> {
         let inner = if pcapng {
-            Inner::PcapNg(
-                PcapNgReader::new(r)
-                    .map_err(|e| CaptureError(format!("not a valid pcapng file: {e}")))?,
-            )
+            let r = PcapNgReader::new(r)
+                .map_err(|e| CaptureError(format!("not a valid pcapng file: {e}")))?;
+            let big_endian = r.section().endianness == pcap_file::Endianness::Big;
+            Inner::PcapNg {
+                r,
+                big_endian,
+                ifaces: Vec::new(),
+                buf: Vec::with_capacity(2048),
+            }
         } else {
             let r = PcapReader::new(r)
                 .map_err(|e| CaptureError(format!("not a pcap or pcapng file: {e}")))?;
-            let link = r.header().datalink;
-            check_link(link)?;
-            Inner::Pcap(r, link)
+            let h = r.header();
+            check_link(h.datalink)?;
+            let per_sec = match h.ts_resolution {
+                pcap_file::TsResolution::MicroSecond => 1_000_000,
+                pcap_file::TsResolution::NanoSecond => 1_000_000_000,
+            };
+            Inner::Pcap(r, h.datalink, per_sec)
         };
         Ok(CaptureReader { inner, index: 0 })
     }
 
     /// The next frame, an error for a corrupt file or unsupported link type, or `None` at the end.
-    pub fn next_frame(&mut self) -> Option<Result<Captured, CaptureError>> {
-        loop {
-            let index = self.index;
-            match &mut self.inner {
-                Inner::Pcap(r, link) => {
-                    let p = match r.next_packet()? {
-                        Ok(p) => p,
-                        Err(e) => return Some(Err(CaptureError(format!("frame {index}: {e}")))),
-                    };
-                    self.index += 1;
-                    return Some(to_ethernet(*link, p.data.into_owned(), None).map(
-                        |(data, way, dst_unknown)| Captured {
-                            index,
-                            time: p.timestamp,
-                            way,
-                            data,
-                            dst_unknown,
-                        },
-                    ));
-                }
-                Inner::PcapNg(r) => {
-                    let block = match r.next_block()? {
+    pub fn next_frame(&mut self) -> Option<Result<Captured<'_>, CaptureError>> {
+        let index = self.index;
+        match &mut self.inner {
+            Inner::Pcap(r, link, per_sec) => {
+                let p = match r.next_raw_packet()? {
+                    Ok(p) => p,
+                    Err(e) => return Some(Err(CaptureError(format!("frame {index}: {e}")))),
+                };
+                self.index += 1;
+                let time = Duration::from_secs(u64::from(p.ts_sec))
+                    + Duration::from_nanos(u64::from(p.ts_frac) * 1_000_000_000 / *per_sec);
+                Some(
+                    to_ethernet(*link, p.data, None).map(|(data, way, dst_unknown)| Captured {
+                        index,
+                        time,
+                        way,
+                        data,
+                        dst_unknown,
+                    }),
+                )
+            }
+            Inner::PcapNg {
+                r,
+                big_endian,
+                ifaces,
+                buf,
+            } => {
+                let (time, way, link) = loop {
+                    // Raw blocks: the packet bytes stay in the reader's buffer.
+                    let block = match r.next_raw_block()? {
                         Ok(b) => b,
                         Err(e) => {
                             return Some(Err(CaptureError(format!(
@@ -124,48 +197,87 @@ impl<R: Read> CaptureReader<R> {
                             ))))
                         }
                     };
-                    let (iface, time, data, flags) = match &block {
-                        Block::EnhancedPacket(p) => {
-                            let flags = p.options.iter().find_map(|o| match o {
-                                EnhancedPacketOption::Flags(f) => Some(*f),
+                    let big = *big_endian;
+                    let body: Cow<'_, [u8]> = block.body;
+                    match block.type_ {
+                        SECTION_HEADER_BLOCK => {
+                            // The byte-order magic says how the new section is written.
+                            *big_endian = body.get(0..4) == Some(&[0x1a, 0x2b, 0x3c, 0x4d]);
+                            ifaces.clear();
+                        }
+                        INTERFACE_DESCRIPTION_BLOCK => {
+                            let link =
+                                DataLink::from(u32::from(u16_at(&body, 0, big).unwrap_or(0)));
+                            let mut ts_per_sec = 1_000_000u64;
+                            for (code, v) in options(body.get(8..).unwrap_or(&[]), big) {
+                                if code == 9 {
+                                    if let Some(&res) = v.first() {
+                                        let exp = u32::from(res & 0x7f);
+                                        ts_per_sec = if res & 0x80 != 0 {
+                                            2u64.saturating_pow(exp)
+                                        } else {
+                                            10u64.saturating_pow(exp)
+                                        };
+                                    }
+                                }
+                            }
+                            ifaces.push(Iface {
+                                link,
+                                ts_per_sec: ts_per_sec.max(1),
+                            });
+                        }
+                        ENHANCED_PACKET_BLOCK => {
+                            let parsed = (|| {
+                                let iface = u32_at(&body, 0, big)? as usize;
+                                let ts = (u64::from(u32_at(&body, 4, big)?) << 32)
+                                    | u64::from(u32_at(&body, 8, big)?);
+                                let caplen = u32_at(&body, 12, big)? as usize;
+                                body.get(20..20 + caplen)?;
+                                let opts = body.get(20 + caplen.div_ceil(4) * 4..).unwrap_or(&[]);
+                                let flags = options(opts, big)
+                                    .find(|(c, _)| *c == 2)
+                                    .and_then(|(_, v)| u32_at(v, 0, big));
+                                Some((iface, ts, caplen, flags))
+                            })();
+                            let Some((iface, ts, caplen, flags)) = parsed else {
+                                return Some(Err(CaptureError(format!(
+                                    "frame {index}: truncated enhanced packet block"
+                                ))));
+                            };
+                            let Some(i) = ifaces.get(iface).copied() else {
+                                return Some(Err(CaptureError(format!(
+                                    "frame {index}: interface {iface} is not described in the file"
+                                ))));
+                            };
+                            self.index += 1;
+                            // pcapng flags, bits 0-1: 01 inbound (sent by the VM), 10 outbound (to the VM).
+                            let way = flags.and_then(|f| match f & 0b11 {
+                                0b01 => Some(Way::FromVm),
+                                0b10 => Some(Way::ToVm),
                                 _ => None,
                             });
-                            (p.interface_id, p.timestamp, p.data.to_vec(), flags)
+                            let time = Duration::from_secs(ts / i.ts_per_sec)
+                                + Duration::from_nanos(
+                                    (ts % i.ts_per_sec) * 1_000_000_000 / i.ts_per_sec,
+                                );
+                            buf.clear();
+                            buf.extend_from_slice(&body[20..20 + caplen]);
+                            break (time, way, i.link);
                         }
-                        Block::SimplePacket(p) => (0, Duration::ZERO, p.data.to_vec(), None),
-                        Block::Packet(p) => (
-                            u32::from(p.interface_id),
-                            Duration::from_micros(p.timestamp),
-                            p.data.to_vec(),
-                            None,
-                        ),
-                        _ => continue,
-                    };
-                    drop(block);
-                    let Some(link) = r.interfaces().get(iface as usize).map(|i| i.linktype) else {
-                        return Some(Err(CaptureError(format!(
-                            "frame {index}: interface {iface} is not described in the file"
-                        ))));
-                    };
-                    self.index += 1;
-                    // pcapng flags, bits 0-1: 01 inbound (sent by the VM), 10 outbound (to the VM).
-                    let way = flags.and_then(|f| match f & 0b11 {
-                        0b01 => Some(Way::FromVm),
-                        0b10 => Some(Way::ToVm),
-                        _ => None,
-                    });
-                    return Some(
-                        check_link(link)
-                            .and_then(|_| to_ethernet(link, data, way))
-                            .map(|(data, way, dst_unknown)| Captured {
-                                index,
-                                time,
-                                way,
-                                data,
-                                dst_unknown,
-                            }),
-                    );
-                }
+                        _ => {}
+                    }
+                };
+                Some(
+                    check_link(link)
+                        .and_then(|_| to_ethernet(link, Cow::Borrowed(buf.as_slice()), way))
+                        .map(|(data, way, dst_unknown)| Captured {
+                            index,
+                            time,
+                            way,
+                            data,
+                            dst_unknown,
+                        }),
+                )
             }
         }
     }
@@ -181,17 +293,18 @@ fn check_link(link: DataLink) -> Result<(), CaptureError> {
 }
 
 /// Converts a captured frame to Ethernet bytes, with the direction cooked headers record.
+#[allow(clippy::type_complexity)]
 fn to_ethernet(
     link: DataLink,
-    data: Vec<u8>,
+    data: Cow<'_, [u8]>,
     way: Option<Way>,
-) -> Result<(Vec<u8>, Option<Way>, bool), CaptureError> {
+) -> Result<(Cow<'_, [u8]>, Option<Way>, bool), CaptureError> {
     // (packet type, link-layer address, protocol, payload)
     let (ptype, addr, proto, payload): (u16, &[u8], u16, &[u8]) = match link {
         DataLink::ETHERNET => return Ok((data, way, false)),
         DataLink::LINUX_SLL => {
             if data.len() < 16 {
-                return Ok((Vec::new(), way, true));
+                return Ok((Cow::Owned(Vec::new()), way, true));
             }
             let alen = usize::from(u16::from_be_bytes([data[4], data[5]])).min(8);
             (
@@ -203,7 +316,7 @@ fn to_ethernet(
         }
         _ => {
             if data.len() < 20 {
-                return Ok((Vec::new(), way, true));
+                return Ok((Cow::Owned(Vec::new()), way, true));
             }
             let alen = usize::from(data[11]).min(8);
             (
@@ -225,7 +338,7 @@ fn to_ethernet(
     out.extend_from_slice(&src);
     out.extend_from_slice(&proto.to_be_bytes());
     out.extend_from_slice(payload);
-    Ok((out, way, true))
+    Ok((Cow::Owned(out), way, true))
 }
 
 /// Writes Ethernet frames to a pcapng file, with direction flags and optional comments.

@@ -103,7 +103,7 @@ impl<'p> Replayer<'p> {
         c: &Captured,
         on_hit: &mut dyn FnMut(&'p Provenance),
     ) -> FrameResult<'p> {
-        let frame = Frame::decode(&c.data);
+        let frame = Frame::decode_with(&c.data, self.track);
         let (way, way_source) = match (c.way, self.direction) {
             (Some(w), _) => (w, WaySource::Capture),
             (None, Some(w)) => (w, WaySource::Option),

@@ -36,11 +36,14 @@ fn pcap_with(link: DataLink, packets: &[Vec<u8>]) -> Vec<u8> {
     w.into_writer()
 }
 
-fn read_all(bytes: Vec<u8>, pcapng: bool) -> Result<Vec<nwf_simulator::capture::Captured>, String> {
+fn read_all(
+    bytes: Vec<u8>,
+    pcapng: bool,
+) -> Result<Vec<nwf_simulator::capture::Captured<'static>>, String> {
     let mut r = CaptureReader::new(std::io::Cursor::new(bytes), pcapng).map_err(|e| e.0)?;
     let mut v = Vec::new();
     while let Some(c) = r.next_frame() {
-        v.push(c.map_err(|e| e.0)?);
+        v.push(c.map_err(|e| e.0)?.into_owned());
     }
     Ok(v)
 }
