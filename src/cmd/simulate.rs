@@ -170,7 +170,8 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
     // Summaries do not show connection states: track only when the rules need it.
     let mut replayer =
         Replayer::with_tracking(&program, direction, cx, args.format != SimFormat::Summary);
-    let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
+    // Frames per verdict: accept, drop, reject.
+    let mut counts = [0u64; 3];
     // Frames decided per program rule (by id), and by no rule.
     let mut decided: Vec<u64> = vec![0; program.rule_count()];
     let mut decided_default = 0u64;
@@ -214,7 +215,7 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
         if frames.is_multiple_of(4096) {
             progress.set_position(frames);
         }
-        *counts.entry(verdict_name(r.outcome.verdict)).or_default() += 1;
+        counts[r.outcome.verdict as usize] += 1;
         let time = c.time.as_secs_f64();
         match args.format {
             SimFormat::Table => writeln!(
@@ -265,13 +266,13 @@ fn write_summary(
     out: &mut impl Write,
     program: &Program,
     frames: u64,
-    counts: &BTreeMap<&'static str, u64>,
+    counts: &[u64; 3],
     (decided, decided_default): (&[u64], u64),
     matched: &[u64],
 ) -> std::io::Result<()> {
     writeln!(out, "{frames} frames")?;
-    for v in ["accept", "drop", "reject"] {
-        writeln!(out, "  {v:<7} {}", counts.get(v).copied().unwrap_or(0))?;
+    for (v, n) in ["accept", "drop", "reject"].iter().zip(counts) {
+        writeln!(out, "  {v:<7} {n}")?;
     }
     // Per source rule (a source rule may have several program copies).
     let mut per_decided: BTreeMap<String, u64> = BTreeMap::new();
