@@ -53,6 +53,26 @@ enum Command {
     Synth(cmd::synth::Args),
 }
 
+/// Options of commands that instantiate one port's filters.
+#[derive(clap::Args, Clone)]
+pub struct BindingArgs {
+    /// The port: a libvirt <filterbinding> file, or a domain <interface> element.
+    #[arg(long, value_name = "FILE")]
+    pub binding: PathBuf,
+    #[command(flatten)]
+    pub search: SearchArgs,
+    /// Set a variable (NAME=VALUE); repeat a name for a list. Overrides the binding's value.
+    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+}
+
+/// Parses `NAME=VALUE`.
+fn parse_param(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected NAME=VALUE, got `{s}`"))
+}
+
 /// Options shared by commands that resolve filter names.
 #[derive(clap::Args, Clone)]
 pub struct SearchArgs {

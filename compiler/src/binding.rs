@@ -5,7 +5,7 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::ir::Param;
 use crate::source::{FileId, SourceMap, Span};
 use crate::value::{self, MacAddr};
-use roxmltree::{Document, Node};
+use roxmltree::Node;
 
 fn child<'a, 'i>(n: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
     n.children().find(|c| c.has_tag_name(name))
@@ -30,20 +30,7 @@ pub struct Binding {
 
 /// Reads a binding file; all problems go to `diags`.
 pub fn read_binding(sources: &SourceMap, file: FileId, diags: &mut Diagnostics) -> Option<Binding> {
-    let text = &sources.get(file).text;
-    let doc = match Document::parse(text) {
-        Ok(d) => d,
-        Err(e) => {
-            let pos = e.pos();
-            let at = sources.get(file).offset(pos.row as usize, pos.col as usize);
-            let end = (at + 1).min(text.len()).max(at);
-            diags.push(
-                Diagnostic::error("E0003", format!("the binding is not well-formed XML: {e}"))
-                    .at(Span::new(file, at..end), "the XML parser stopped here"),
-            );
-            return None;
-        }
-    };
+    let doc = crate::xml::parse_document(sources, file, "binding", diags)?;
     let root = doc.root_element();
     let span = |n: Node| {
         let s = n.range().start;

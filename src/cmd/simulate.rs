@@ -1,6 +1,6 @@
 //! `nwf simulate`: replay a capture through a port's program and show every frame's verdict.
 
-use crate::{output, SearchArgs};
+use crate::{output, BindingArgs};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nwf_compiler::diag;
 use nwf_compiler::driver;
@@ -37,14 +37,8 @@ pub enum DirArg {
 /// Arguments of `nwf simulate`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The port: a libvirt <filterbinding> file, or a domain <interface> element.
-    #[arg(long, value_name = "FILE")]
-    binding: PathBuf,
     #[command(flatten)]
-    search: SearchArgs,
-    /// Set a variable (NAME=VALUE); repeat a name for a list.
-    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = crate::cmd::show::parse_param)]
-    params: Vec<(String, String)>,
+    port: BindingArgs,
     /// Direction of frames whose capture does not record one (`out` = sent by the VM).
     #[arg(long, value_enum)]
     direction: Option<DirArg>,
@@ -129,7 +123,11 @@ fn parse_ipsets(specs: &[String]) -> anyhow::Result<BTreeMap<String, BTreeSet<Ip
 
 /// Runs the command.
 pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
-    let run = driver::show_binding(&args.search.filters, &args.binding, &args.params);
+    let run = driver::show_binding(
+        &args.port.search.filters,
+        &args.port.binding,
+        &args.port.params,
+    );
     output::print_diagnostics(&run.library.sources, &run.diagnostics, color);
     let Some(program) = run.program else {
         return Ok(ExitCode::from(1));

@@ -3,5 +3,5 @@
 mod read;
 mod write;
 
-pub use read::{read_filter, read_text};
+pub use read::{parse_document, read_filter, read_text};
 pub use write::write_filter;

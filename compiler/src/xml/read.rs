@@ -18,6 +18,36 @@ pub fn read_text(bytes: Vec<u8>) -> Result<String, (usize, String)> {
     })
 }
 
+/// Parses a file as XML the way libvirt's libxml2 reads it; a syntax error becomes E0003 at
+/// the place the parser stopped. `what` names the document in the message ("file", "binding").
+pub fn parse_document<'t>(
+    sources: &'t SourceMap,
+    file: FileId,
+    what: &str,
+    diags: &mut Diagnostics,
+) -> Option<Document<'t>> {
+    let text = &sources.get(file).text;
+    // libvirt (libxml2) accepts internal DTD subsets and expands their entities; roxmltree
+    // does too, with its own limits against entity expansion bombs.
+    let opts = ParsingOptions {
+        allow_dtd: true,
+        ..ParsingOptions::default()
+    };
+    match Document::parse_with_options(text, opts) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            let pos = e.pos();
+            let at = sources.get(file).offset(pos.row as usize, pos.col as usize);
+            let end = (at + 1).min(text.len()).max(at);
+            diags.push(
+                Diagnostic::error("E0003", format!("the {what} is not well-formed XML: {e}"))
+                    .at(Span::new(file, at..end), "the XML parser stopped here"),
+            );
+            None
+        }
+    }
+}
+
 /// Reads one filter document. Returns the filter if the document has a usable `<filter>`
 /// root (even with errors inside it; they are in `diags`).
 pub fn read_filter(sources: &SourceMap, file: FileId, diags: &mut Diagnostics) -> Option<Filter> {
@@ -33,25 +63,7 @@ pub fn read_filter(sources: &SourceMap, file: FileId, diags: &mut Diagnostics) -
         );
         return None;
     }
-    // libvirt (libxml2) accepts internal DTD subsets and expands their entities; roxmltree
-    // does too, with its own limits against entity expansion bombs.
-    let opts = ParsingOptions {
-        allow_dtd: true,
-        ..ParsingOptions::default()
-    };
-    let doc = match Document::parse_with_options(text, opts) {
-        Ok(d) => d,
-        Err(e) => {
-            let pos = e.pos();
-            let at = sources.get(file).offset(pos.row as usize, pos.col as usize);
-            let end = (at + 1).min(text.len()).max(at);
-            diags.push(
-                Diagnostic::error("E0003", format!("the file is not well-formed XML: {e}"))
-                    .at(Span::new(file, at..end), "the XML parser stopped here"),
-            );
-            return None;
-        }
-    };
+    let doc = parse_document(sources, file, "file", diags)?;
     let root = doc.root_element();
     let reader = Reader { file, diags };
     if root.tag_name().name() != "filter" {
