@@ -256,10 +256,7 @@ impl<R: Read> CaptureReader<R> {
                                 0b10 => Some(Way::ToVm),
                                 _ => None,
                             });
-                            let time = Duration::from_secs(ts / i.ts_per_sec)
-                                + Duration::from_nanos(
-                                    (ts % i.ts_per_sec) * 1_000_000_000 / i.ts_per_sec,
-                                );
+                            let time = ts_to_duration(ts, i.ts_per_sec);
                             buf.clear();
                             buf.extend_from_slice(&body[20..20 + caplen]);
                             break (time, way, i.link);
@@ -279,6 +276,18 @@ impl<R: Read> CaptureReader<R> {
                         }),
                 )
             }
+        }
+    }
+}
+
+/// A timestamp in units of `1/per_sec` seconds (the common resolutions without a division).
+fn ts_to_duration(ts: u64, per_sec: u64) -> Duration {
+    match per_sec {
+        1_000_000 => Duration::from_micros(ts),
+        1_000_000_000 => Duration::from_nanos(ts),
+        _ => {
+            Duration::from_secs(ts / per_sec)
+                + Duration::from_nanos((ts % per_sec) * 1_000_000_000 / per_sec)
         }
     }
 }

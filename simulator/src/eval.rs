@@ -108,10 +108,10 @@ pub fn evaluate_traced<'p>(
         };
     }
     let ip_applies = ip_layer_applies(frame);
-    if let Some(ip) = frame.ip.filter(|ip| ip.bad_header && frame.vlan.is_none()) {
+    let bad_ip = frame.ip_truncated || frame.ip.is_some_and(|ip| ip.bad_header);
+    if bad_ip && frame.vlan.is_none() {
         // br_netfilter drops IPv4 frames with a bad header before the IP layer; from the VM the
         // ethernet layer (nat PREROUTING) has already run and may have dropped it first.
-        let _ = ip;
         if way == Way::FromVm {
             if let LayerResult::Stop(v, r) = eval_eth(program.eth(way), frame, on_hit) {
                 return Outcome {
