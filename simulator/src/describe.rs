@@ -14,6 +14,7 @@
 //! out stp
 //! ```
 //!
+//! IP frames take `tos=N` and `badsum=ip|l4`; every frame `cut=N` (truncate to N bytes).
 //! `out` frames go from `smac` (default: the VM's MAC) to `dmac` (default: the peer's MAC);
 //! `in` frames the other way. ARP fields default to the frame's MACs; `at` defaults to the
 //! previous frame's time plus one millisecond.
@@ -148,7 +149,7 @@ fn frame(
     let known: &[&str] = match kind {
         "arp" | "rarp" => &["op", "sha", "spa", "tha", "tpa"],
         "ipv4" | "ipv6" => &[
-            "src", "dst", "sport", "dport", "flags", "type", "code", "proto",
+            "src", "dst", "sport", "dport", "flags", "type", "code", "proto", "tos", "badsum",
         ],
         "raw" => &["type", "len"],
         "vlan" => &["id", "inner", "len"],
@@ -160,14 +161,14 @@ fn frame(
         }
     };
     for k in kv.keys() {
-        if !known.contains(k) && *k != "smac" && *k != "dmac" {
+        if !known.contains(k) && !matches!(*k, "smac" | "dmac" | "cut") {
             return Err(format!(
                 "`{k}` is not a field of `{kind}` frames (fields: {})",
                 known.join(", ")
             ));
         }
     }
-    Ok(match kind {
+    let mut bytes = match kind {
         "arp" | "rarp" => {
             let op = match kv.get("op").copied().unwrap_or("request") {
                 "request" => 1,
@@ -241,7 +242,67 @@ fn frame(
             )
         }
         _ => build::stp_tcn(eth.src),
-    })
+    };
+    if matches!(kind, "ipv4" | "ipv6") {
+        damage(&mut bytes, kind == "ipv4", kv)?;
+    }
+    if let Some(n) = kv.get("cut") {
+        let n: usize = n
+            .parse()
+            .map_err(|_| format!("invalid length `{n}` for `cut`"))?;
+        bytes.truncate(n);
+    }
+    Ok(bytes)
+}
+
+/// `tos=N` sets the TOS byte (traffic class); `badsum=ip|l4` breaks the IPv4 header checksum
+/// or the TCP/UDP checksum. Checksums are recomputed after `tos`.
+fn damage(b: &mut [u8], v4: bool, kv: &HashMap<&str, &str>) -> Result<(), String> {
+    if let Some(t) = kv.get("tos") {
+        let tos = nwf_compiler::value::parse_number(t, t.starts_with("0x"))
+            .filter(|n| *n <= 255)
+            .ok_or_else(|| format!("invalid TOS `{t}`"))? as u8;
+        if v4 {
+            b[15] = tos;
+            b[24] = 0;
+            b[25] = 0;
+            let sum = ones_complement(&b[14..34]);
+            b[24..26].copy_from_slice(&sum.to_be_bytes());
+        } else {
+            b[14] = (b[14] & 0xf0) | (tos >> 4);
+            b[15] = (b[15] & 0x0f) | (tos << 4);
+        }
+    }
+    match kv.get("badsum").copied() {
+        None => {}
+        Some("ip") if v4 => b[24] ^= 0xff,
+        Some("l4") => {
+            let (proto, l4) = if v4 {
+                (b[23], 14 + usize::from(b[14] & 0x0f) * 4)
+            } else {
+                (b[20], 54)
+            };
+            let at = match proto {
+                6 => l4 + 16,
+                17 => l4 + 6,
+                _ => return Err("badsum=l4 needs TCP or UDP".into()),
+            };
+            b[at] ^= 0xff;
+        }
+        Some(other) => return Err(format!("invalid badsum `{other}` (ip for IPv4, l4)")),
+    }
+    Ok(())
+}
+
+fn ones_complement(h: &[u8]) -> u16 {
+    let mut sum: u32 = h
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+        .sum();
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
 }
 
 fn tcp_flags(s: &str) -> Result<u8, String> {
