@@ -139,7 +139,7 @@ pub fn evaluate_traced<'p>(
     for is_eth in order {
         let r = if is_eth {
             eval_eth(program.eth(way), frame, on_hit)
-        } else if ip_applies {
+        } else if ip_applies && !program.ip(way).is_empty() {
             let rules = program.ip(way);
             match index {
                 Some(ix) => eval_ip(
@@ -350,10 +350,10 @@ fn ipv4(b: [u8; 4]) -> IpAddr {
 /// Whether the frame has the property (before negation). A property the frame lacks is false.
 fn test(t: &Test, f: &Frame, cx: Option<&Context>) -> bool {
     let v = &t.value;
-    let arp = f.arp;
-    let addrs = arp.and_then(|a| a.addrs);
-    let stp = f.stp.and_then(|s| s.config);
-    let ip = f.ip;
+    let arp = &f.arp;
+    let addrs = f.arp.as_ref().and_then(|a| a.addrs.as_ref());
+    let stp = f.stp.as_ref().and_then(|s| s.config.as_ref());
+    let ip = f.ip.as_ref();
     match t.field {
         Field::SrcMac => mac_eq(f.src, v),
         Field::DstMac => mac_eq(f.dst, v),
