@@ -51,6 +51,8 @@ enum Command {
     Simulate(cmd::simulate::Args),
     /// Make a pcapng capture from a readable description of frames.
     Synth(cmd::synth::Args),
+    /// Compile the filters of one or more ports to one deployable ruleset (nftables).
+    Compile(cmd::compile::Args),
 }
 
 /// Options of commands that instantiate one port's filters.
@@ -67,7 +69,7 @@ pub struct BindingArgs {
 }
 
 /// Parses `NAME=VALUE`.
-fn parse_param(s: &str) -> Result<(String, String), String> {
+pub fn parse_param(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(n, v)| (n.to_string(), v.to_string()))
         .ok_or_else(|| format!("expected NAME=VALUE, got `{s}`"))
@@ -90,6 +92,7 @@ fn main() -> ExitCode {
         Command::Show(a) => cmd::show::run(a, color),
         Command::Simulate(a) => cmd::simulate::run(a, color),
         Command::Synth(a) => cmd::synth::run(a),
+        Command::Compile(a) => cmd::compile::run(a, color),
     };
     match result {
         Ok(code) => code,

@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod backend;
 pub mod binding;
 pub mod check;
 pub mod diag;

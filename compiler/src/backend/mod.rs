@@ -1,0 +1,3 @@
+//! Backends: programs compiled to rulesets a kernel runs.
+
+pub mod nft;
