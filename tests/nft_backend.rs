@@ -224,3 +224,46 @@ fn the_same_port_twice_is_an_error() {
     let p = program(b.path(), &[]).unwrap();
     assert_eq!(compile(&[p.clone(), p]).unwrap_err(), ["E0402"]);
 }
+
+#[test]
+fn list_variables_become_one_rule_with_a_set() {
+    // A 1,000-address list: libvirt makes 1,000 rules; nwf one rule whose set the kernel looks
+    // up in constant time.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("blocklist.xml"),
+        "<filter name='blocklist'><rule action='drop' direction='in'><ip srcipaddr='$BAD'/></rule></filter>",
+    )
+    .unwrap();
+    let params: String = (0..1000)
+        .map(|i| {
+            format!(
+                "<parameter name='BAD' value='10.{}.{}.1'/>",
+                i / 256,
+                i % 256
+            )
+        })
+        .collect();
+    let b = dir.path().join("b.xml");
+    std::fs::write(
+        &b,
+        format!(
+            "<filterbinding><owner><name>t</name><uuid>8e8ba8c4-0e8b-4d2b-9a47-6b1f2b3c4d5e</uuid></owner>\
+             <portdev name='vnet9'/><mac address='52:54:00:12:34:56'/><filterref filter='blocklist'>{params}</filterref></filterbinding>"
+        ),
+    )
+    .unwrap();
+    let run = driver::show_binding(&[dir.path().to_path_buf()], &b, &[]);
+    let p = run.program.expect("program");
+    assert_eq!(p.rule_count(), 1000);
+    let script = compile(&[p]).unwrap();
+    let rules: Vec<&str> = script
+        .lines()
+        .filter(|l| l.contains("blocklist.xml"))
+        .collect();
+    assert_eq!(rules.len(), 1, "{script}");
+    assert_eq!(rules[0].matches("/32").count(), 1000);
+    if nft_available() {
+        nft_check(&script).unwrap();
+    }
+}

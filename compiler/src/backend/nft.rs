@@ -81,16 +81,33 @@ pub fn compile(programs: &[Program], opts: &NftOptions, diags: &mut Diagnostics)
         opts,
         diags,
         out: String::new(),
+        pending: Vec::new(),
         sets: Vec::new(),
     };
     let script = c.script(programs);
     (diags.count(crate::diag::Severity::Error) == errors).then_some(script)
 }
 
+/// One match of a rule; `set_key` when the match compares one field with one exact value,
+/// so that consecutive copies of a rule that differ only there can share a set.
+#[derive(Clone, PartialEq, Eq)]
+struct Part {
+    text: String,
+    set_key: Option<String>,
+}
+
+/// A rule waiting to be written (consecutive lines may merge into one with a set).
+struct Line {
+    parts: Vec<Part>,
+    verdict: String,
+    comment: Option<String>,
+}
+
 struct Compiler<'a> {
     opts: &'a NftOptions,
     diags: &'a mut Diagnostics,
     out: String,
+    pending: Vec<Line>,
     /// Dynamic sets for connlimit rules: (name, IPv6?).
     sets: Vec<(String, bool)>,
 }
@@ -163,6 +180,37 @@ fn tcp_flag_list(bits: u8) -> String {
     } else {
         names.join(" | ")
     }
+}
+
+fn fixed(text: String) -> Part {
+    Part {
+        text,
+        set_key: None,
+    }
+}
+
+/// A test's match, with the key under which copies of its rule can share a set: positive
+/// tests of one exact address, MAC or port.
+fn part(t: &Test, ctx: Ctx, text: String) -> Part {
+    let exact = !t.negated
+        && !matches!(ctx, Ctx::Eth(Some("rarp")))
+        && match (&t.field, &t.value) {
+            (
+                Field::SrcMac | Field::DstMac | Field::ArpSrcMac | Field::ArpDstMac,
+                TestValue::Mac { mask, .. },
+            ) => *mask == MacAddr::FULL,
+            (
+                Field::SrcIp | Field::DstIp | Field::ArpSrcIp | Field::ArpDstIp,
+                TestValue::Ipv4 { prefix, .. },
+            ) => *prefix == 32,
+            (Field::SrcIp | Field::DstIp, TestValue::Ipv6 { prefix, .. }) => *prefix == 128,
+            (Field::SrcPort | Field::DstPort, TestValue::Range { lo, hi }) => lo == hi,
+            _ => false,
+        };
+    let set_key = exact
+        .then(|| text.rsplit_once(' ').map(|(k, _)| k.to_string()))
+        .flatten();
+    Part { text, set_key }
 }
 
 /// Where a test is compiled: its layer and the protocol element of its rule.
@@ -395,38 +443,99 @@ impl Compiler<'_> {
         })
     }
 
-    fn rule_line(
-        &mut self,
-        indent: &str,
-        matches: &[String],
-        verdict: &str,
-        origin: Option<&Provenance>,
-    ) {
-        let mut line = String::from(indent);
-        for m in matches.iter().filter(|m| !m.is_empty()) {
-            line.push_str(m);
+    fn rule_line(&mut self, matches: &[Part], verdict: &str, origin: Option<&Provenance>) {
+        self.pending.push(Line {
+            parts: matches
+                .iter()
+                .filter(|m| !m.text.is_empty())
+                .cloned()
+                .collect(),
+            verdict: verdict.to_string(),
+            comment: origin.map(|o| quoted(&format!("{} ({})", o.location, o.filter))),
+        });
+    }
+
+    /// The index of the only part in which `b` differs from `a`, if both there compare the same
+    /// field with one value (the copies a list variable makes of one rule).
+    fn differs_in_one_value(a: &Line, b: &Line) -> Option<usize> {
+        if a.verdict != b.verdict || a.comment != b.comment || a.parts.len() != b.parts.len() {
+            return None;
+        }
+        let mut diff = None;
+        for (i, (x, y)) in a.parts.iter().zip(&b.parts).enumerate() {
+            if x == y {
+                continue;
+            }
+            match (&x.set_key, &y.set_key) {
+                (Some(k1), Some(k2)) if k1 == k2 && diff.is_none() => diff = Some(i),
+                _ => return None,
+            }
+        }
+        diff
+    }
+
+    fn write_line(&mut self, parts: &[String], verdict: &str, comment: &Option<String>) {
+        let mut line = String::from("\t\t");
+        for p in parts {
+            line.push_str(p);
             line.push(' ');
         }
         if self.opts.counters {
             line.push_str("counter ");
         }
         line.push_str(verdict);
-        if let Some(o) = origin {
-            let _ = write!(
-                line,
-                " comment {}",
-                quoted(&format!("{} ({})", o.location, o.filter))
-            );
+        if let Some(c) = comment {
+            let _ = write!(line, " comment {c}");
         }
         line.push('\n');
         self.out.push_str(&line);
     }
 
+    /// Writes the queued rules, merging runs of copies that differ in one value into a set.
+    fn flush(&mut self) {
+        let lines = std::mem::take(&mut self.pending);
+        let mut i = 0;
+        while i < lines.len() {
+            let first = &lines[i];
+            let mut j = i + 1;
+            let mut at = None;
+            while j < lines.len() {
+                match Self::differs_in_one_value(first, &lines[j]) {
+                    Some(d) if at.is_none_or(|a| a == d) => {
+                        at = Some(d);
+                        j += 1;
+                    }
+                    _ => break,
+                }
+            }
+            let mut parts: Vec<String> = first.parts.iter().map(|p| p.text.clone()).collect();
+            if let Some(d) = at {
+                let key = first.parts[d].set_key.clone().expect("mergeable part");
+                let mut values: Vec<&str> = Vec::new();
+                for l in &lines[i..j] {
+                    let v = l.parts[d].text[key.len()..].trim();
+                    if !values.contains(&v) {
+                        values.push(v);
+                    }
+                }
+                parts[d] = format!("{key} {{ {} }}", values.join(", "));
+            }
+            self.write_line(&parts, &first.verdict, &first.comment);
+            i = j;
+        }
+    }
+
+    /// Ends a chain: writes its queued rules and the closing brace.
+    fn end_chain(&mut self) {
+        self.flush();
+        self.out.push_str("\t}\n");
+    }
+
     fn eth_rule(&mut self, r: &EthRule, in_subchain: bool) -> Option<()> {
         let ctx = Ctx::Eth(r.protocol);
-        let mut m = Vec::new();
+        let mut m: Vec<Part> = Vec::new();
         if let Some(t) = r.ethertype {
-            m.push(format!("ether type 0x{t:04x}"));
+            m.push(fixed(format!("ether type 0x{t:04x}")));
         }
         let stp_fields = r
             .tests
@@ -435,10 +544,11 @@ impl Compiler<'_> {
         if stp_fields {
             // The kernel's stp match requires LLC 42 42 03 and two zero bytes, and (for any
             // configuration field) a zero "type" byte.
-            m.push("@ll,112,48 0x424203000000".into());
+            m.push(fixed("@ll,112,48 0x424203000000".into()));
         }
         for t in &r.tests {
-            m.push(self.test(t, ctx, &r.origin)?);
+            let text = self.test(t, ctx, &r.origin)?;
+            m.push(part(t, ctx, text));
         }
         let verdict = match r.action {
             EthAction::Accept => "accept",
@@ -447,21 +557,22 @@ impl Compiler<'_> {
             EthAction::Continue => "continue",
         };
         let _ = in_subchain;
-        self.rule_line("\t\t", &m, verdict, Some(&r.origin));
+        self.rule_line(&m, verdict, Some(&r.origin));
         Some(())
     }
 
     fn ip_rule(&mut self, r: &IpRule, way: Way) -> Option<()> {
         let ctx = Ctx::Ip(r.family);
-        let mut m = vec![match r.family {
+        let mut m = vec![fixed(match r.family {
             Family::V6 => "meta nfproto ipv6".to_string(),
             _ => "meta nfproto ipv4".to_string(),
-        }];
+        })];
         if let Some(p) = r.ip_protocol {
-            m.push(format!("meta l4proto {p}"));
+            m.push(fixed(format!("meta l4proto {p}")));
         }
         for t in &r.tests {
-            m.push(self.test(t, ctx, &r.origin)?);
+            let text = self.test(t, ctx, &r.origin)?;
+            m.push(part(t, ctx, text));
         }
         if let Some(s) = r.state {
             let names: Vec<&str> = [
@@ -474,25 +585,25 @@ impl Compiler<'_> {
             .filter(|(b, _)| s.states.contains(*b))
             .map(|(_, n)| n)
             .collect();
-            m.push(format!("ct state {}", names.join(",")));
+            m.push(fixed(format!("ct state {}", names.join(","))));
             if let Some(d) = s.ctdir {
-                m.push(format!(
+                m.push(fixed(format!(
                     "ct direction {}",
                     if d == CtDir::Original {
                         "original"
                     } else {
                         "reply"
                     }
-                ));
+                )));
             }
         }
         if let Some(limit) = r.connlimit_above {
             let v6 = r.family == Family::V6;
             let name = format!("connlimit{}", self.sets.len());
-            m.push(format!(
+            m.push(fixed(format!(
                 "add @{name} {{ {} saddr ct count over {limit} }}",
                 if v6 { "ip6" } else { "ip" }
-            ));
+            )));
             self.sets.push((name, v6));
         }
         let verdict = match (r.action, way) {
@@ -503,7 +614,7 @@ impl Compiler<'_> {
             (IpAction::Drop, _) => "drop",
             (IpAction::Reject, _) => "reject",
         };
-        self.rule_line("\t\t", &m, verdict, Some(&r.origin));
+        self.rule_line(&m, verdict, Some(&r.origin));
         Some(())
     }
 
@@ -541,8 +652,8 @@ impl Compiler<'_> {
                         let _ = self.eth_rule(r, true);
                     }
                     // An ebtables user chain accepts what falls off its end.
-                    self.rule_line("\t\t", &[], "accept", None);
-                    let _ = writeln!(self.out, "\t}}");
+                    self.rule_line(&[], "accept", None);
+                    self.end_chain();
                 }
                 let _ = writeln!(self.out, "\tchain p{id}-{dir} {{");
                 let _ = writeln!(
@@ -571,16 +682,11 @@ impl Compiler<'_> {
                                 }
                                 JumpMatch::StpDestination => "ether daddr 01:80:c2:00:00:00".into(),
                             };
-                            self.rule_line(
-                                "\t\t",
-                                &[m],
-                                &format!("jump p{id}-{dir}-{chain}"),
-                                None,
-                            );
+                            self.rule_line(&[fixed(m)], &format!("jump p{id}-{dir}-{chain}"), None);
                         }
                     }
                 }
-                let _ = writeln!(self.out, "\t}}");
+                self.end_chain();
             }
             let _ = writeln!(self.out, "\tchain p{id}-mark-to {{");
             let _ = writeln!(
@@ -624,7 +730,7 @@ impl Compiler<'_> {
                 for r in p.ip(way) {
                     let _ = self.ip_rule(r, way);
                 }
-                let _ = writeln!(self.out, "\t}}");
+                self.end_chain();
                 body.push_str(&self.out);
                 self.out = saved;
             }
