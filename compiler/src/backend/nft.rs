@@ -182,6 +182,29 @@ fn tcp_flag_list(bits: u8) -> String {
     }
 }
 
+/// A positive gratuitous-ARP test in a rule that also requires one exact sender or target IP
+/// becomes the requirement that the other address is the same.
+fn gratuitous_as_address(t: &Test, all: &[Test]) -> Option<Test> {
+    if t.field != Field::ArpGratuitous || t.negated || t.value != (TestValue::Flag { value: true })
+    {
+        return None;
+    }
+    all.iter()
+        .find_map(|o| match (&o.field, &o.value, o.negated) {
+            (Field::ArpSrcIp, TestValue::Ipv4 { prefix: 32, .. }, false) => Some(Test {
+                field: Field::ArpDstIp,
+                value: o.value.clone(),
+                negated: false,
+            }),
+            (Field::ArpDstIp, TestValue::Ipv4 { prefix: 32, .. }, false) => Some(Test {
+                field: Field::ArpSrcIp,
+                value: o.value.clone(),
+                negated: false,
+            }),
+            _ => None,
+        })
+}
+
 fn fixed(text: String) -> Part {
     Part {
         text,
@@ -307,7 +330,7 @@ impl Compiler<'_> {
             (Field::ArpGratuitous, _) => {
                 self.unsupported(
                     origin,
-                    "a gratuitous-ARP test (it compares two fields of the packet)",
+                    "a gratuitous-ARP test without a fixed sender or target address (it compares two fields of the packet)",
                 );
                 return None;
             }
@@ -547,6 +570,10 @@ impl Compiler<'_> {
             m.push(fixed("@ll,112,48 0x424203000000".into()));
         }
         for t in &r.tests {
+            // Gratuitous ARP (sender IP == target IP) compares two packet fields, which nft
+            // cannot; when the rule also fixes one of the two addresses, the test is the same
+            // address on the other field.
+            let t = &gratuitous_as_address(t, &r.tests).unwrap_or_else(|| t.clone());
             let text = self.test(t, ctx, &r.origin)?;
             m.push(part(t, ctx, text));
         }
