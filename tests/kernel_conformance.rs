@@ -1,5 +1,5 @@
-//! Kernel conformance: `nwf simulate` must give the verdict that libvirt's real rules give in the
-//! real kernel, frame by frame.
+//! Kernel conformance: `nwf simulate` must give the verdict that the real kernel gives, frame by
+//! frame, both with libvirt's own rules and with the ruleset of nwf's nftables backend.
 //!
 //! Every folder of `testdata/kernel/` is a case: `case.txt` (`filter: NAME`, repeatable
 //! `param: NAME=VALUE`, optional `vm-mac:` and `peer-mac:`), optional `filters/*.xml` (custom
@@ -8,18 +8,29 @@
 //!
 //! For each case the test builds a Linux bridge in the root namespace with two veth pairs: the VM
 //! port (the binding's portdev, whose other end is in a namespace "vm") and a peer port (other end
-//! in a namespace "peer"). libvirt applies the case's filter to the VM port with
-//! `virsh nwfilter-binding-create`; then every frame is sent raw (AF_PACKET) from the sending
-//! side's namespace and is "delivered" when the identical bytes arrive on the other side.
-//! `nwf synth` + `nwf simulate` must agree: accept == delivered, drop/reject == not delivered.
+//! in a namespace "peer"). Then two passes run on that network, each sending every frame raw
+//! (AF_PACKET) from the sending side's namespace; a frame is "delivered" when the identical bytes
+//! arrive on the other side. `nwf synth` + `nwf simulate` must agree in both passes:
+//! accept == delivered, drop/reject == not delivered.
+//! - libvirt: libvirt applies the case's filter to the VM port with
+//!   `virsh nwfilter-binding-create`; the binding is deleted afterwards, and the test checks that
+//!   no ebtables/iptables/ip6tables rule naming the port is left before the next pass.
+//! - nft: `nwf compile --target nft --table nwfk<pid>_<case>` (no libvirt involved) is loaded
+//!   with `nft -f`; both tables are deleted afterwards (also on panic). A case whose filters nft
+//!   cannot express (`nwf compile` fails with only E0401 errors) is reported as
+//!   `skipped for nft: ...`; any other compile or load failure is an error.
 //!
 //! Conntrack of each case lives in its own zone (raw-table `CT --zone` rules on the case's two
-//! bridge ports), so connections of one case never leak into another.
+//! bridge ports), so connections of one case never leak into another; the zone is flushed between
+//! the passes.
 //!
-//! Needs root, libvirtd (`scripts/libvirt-up`), ip, ebtables, iptables, ip6tables, conntrack and
-//! br_netfilter. Without them the test prints `SKIPPED: ...` and passes, except under `CI=true`
-//! where it fails. `NWF_KERNEL_CASES=a,b` runs only the cases whose names contain a or b;
-//! `NWF_KERNEL_VERBOSE=1` prints every frame's kernel result and nwf verdict.
+//! Needs root, libvirtd (`scripts/libvirt-up`), ip, ebtables, iptables, ip6tables, conntrack, nft
+//! and br_netfilter. Without them the test prints `SKIPPED: ...` and passes, except under
+//! `CI=true` where it fails. `NWF_KERNEL_CASES=a,b` runs only the cases whose names contain a or
+//! b; `NWF_KERNEL_PASSES=libvirt|nft|libvirt,nft` selects the passes (default both);
+//! `NWF_KERNEL_VERBOSE=1` prints every frame's kernel result and nwf verdict;
+//! `NWF_KERNEL_NFT_LIST=1` prints the loaded nft ruleset of every case (it is always printed with
+//! the mismatches of the nft pass).
 //! Run: `cargo test --test kernel_conformance -- --nocapture` (or `scripts/kernel-env`).
 
 use std::fs;
@@ -775,27 +786,64 @@ fn verbose() -> bool {
     std::env::var_os("NWF_KERNEL_VERBOSE").is_some()
 }
 
-struct Outcome {
-    frames: usize,
-    mismatches: Vec<String>,
+/// The two ways the suite puts a case's filter into the kernel.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Pass {
+    /// libvirt's own ebtables/iptables/ip6tables rules (`virsh nwfilter-binding-create`).
+    Libvirt,
+    /// nwf's nftables backend (`nwf compile --target nft`, loaded with `nft -f`; no libvirt).
+    Nft,
 }
 
-fn run_case(n: usize, case: &Case) -> Result<Outcome, String> {
+impl Pass {
+    const ALL: [Pass; 2] = [Pass::Libvirt, Pass::Nft];
+
+    fn name(self) -> &'static str {
+        match self {
+            Pass::Libvirt => "libvirt",
+            Pass::Nft => "nft",
+        }
+    }
+}
+
+/// What one pass of one case gave.
+enum PassResult {
+    /// The frames were sent; the mismatches found (empty: all frames agree).
+    Ran(Vec<String>),
+    /// The pass does not apply to this case (nft cannot express one of its filters).
+    Skipped(String),
+    /// The pass could not run to the end.
+    Error(String),
+}
+
+struct Outcome {
+    frames: usize,
+    passes: Vec<(Pass, PassResult)>,
+}
+
+fn run_case(n: usize, case: &Case, passes: &[Pass]) -> Result<Outcome, String> {
     let work = std::env::temp_dir().join(format!("nwf-kernel-{}-{n}", std::process::id()));
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work).map_err(|e| e.to_string())?;
-    let result = run_case_in(n, case, &work);
+    let result = run_case_in(n, case, passes, &work);
     let _ = fs::remove_dir_all(&work);
     result
 }
 
-fn run_case_in(n: usize, case: &Case, work: &Path) -> Result<Outcome, String> {
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+fn run_case_in(n: usize, case: &Case, passes: &[Pass], work: &Path) -> Result<Outcome, String> {
     let net = Net::build(n);
     let uuid = format!("6e776b00-{:04x}-4000-8000-{:012x}", n, std::process::id());
     let binding_path = work.join("binding.xml");
     fs::write(&binding_path, binding_xml(case, &net.vm_port, &uuid)).map_err(|e| e.to_string())?;
 
-    // nwf first: a case nwf cannot even simulate is reported without touching libvirt.
+    // nwf first: a case nwf cannot even simulate is reported without touching the kernel.
     let nwf = nwf_verdicts(case, &binding_path, work)?;
     let bytes = pcapng_frames(&fs::read(work.join("frames.pcapng")).map_err(|e| e.to_string())?)?;
     if bytes.len() != case.frames.len() || nwf.len() != case.frames.len() {
@@ -807,32 +855,38 @@ fn run_case_in(n: usize, case: &Case, work: &Path) -> Result<Outcome, String> {
         ));
     }
 
-    let mut defined = Defined(Vec::new());
-    for (fname, path) in &case.filters {
-        if virsh(&["nwfilter-dumpxml", fname]).is_ok() {
-            // Names `nwk-*` belong to this suite: a leftover of an interrupted run.
-            virsh(&["nwfilter-undefine", fname])?;
-        }
-        virsh(&["nwfilter-define", path.to_str().unwrap()])?;
-        defined.0.push(fname.clone());
+    let mut results = Vec::new();
+    for &pass in passes {
+        // A pass that panics (a failed command) leaves through its guards' Drop; the network
+        // is still intact for the next pass.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match pass {
+            Pass::Libvirt => libvirt_pass(case, &net, &binding_path, &bytes, &nwf),
+            Pass::Nft => nft_pass(n, case, &net, &binding_path, work, &bytes, &nwf),
+        }));
+        let r = r.unwrap_or_else(|p| PassResult::Error(format!("panicked: {}", panic_message(p))));
+        // Nothing of this pass may influence the next: no connection survives it.
+        net.flush_conntrack();
+        results.push((pass, r));
     }
-    virsh(&["nwfilter-binding-create", binding_path.to_str().unwrap()])?;
-    let _binding = Binding(net.vm_port.clone());
-    let t0 = Instant::now();
-    while !rules_in_place(&net.vm_port) {
-        if t0.elapsed() > Duration::from_secs(10) {
-            return Err(format!(
-                "libvirt's rules for {} did not appear",
-                net.vm_port
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    Ok(Outcome {
+        frames: bytes.len(),
+        passes: results,
+    })
+    // net drops here: the network is torn down.
+}
 
+/// Sends every frame of the case across `net` and compares delivery with nwf's verdicts.
+fn send_frames(
+    pass: Pass,
+    case: &Case,
+    net: &Net,
+    bytes: &[Vec<u8>],
+    nwf: &[NwfVerdict],
+) -> Vec<String> {
     let vm = packet_socket(&net.vm_ns, "vm0");
     let peer = packet_socket(&net.peer_ns, "peer0");
     let mut mismatches = Vec::new();
-    for ((f, data), v) in case.frames.iter().zip(&bytes).zip(&nwf) {
+    for ((f, data), v) in case.frames.iter().zip(bytes).zip(nwf) {
         let delivered = if f.out {
             crosses(&vm, &peer, data)
         } else {
@@ -841,7 +895,8 @@ fn run_case_in(n: usize, case: &Case, work: &Path) -> Result<Outcome, String> {
         let nwf_delivers = v.verdict == "accept";
         if verbose() {
             eprintln!(
-                "    {}:{} {:<13} nwf {:<6} {}",
+                "    [{}] {}:{} {:<13} nwf {:<6} {}",
+                pass.name(),
                 case.name,
                 f.line,
                 if delivered {
@@ -855,11 +910,14 @@ fn run_case_in(n: usize, case: &Case, work: &Path) -> Result<Outcome, String> {
         }
         if delivered != nwf_delivers {
             mismatches.push(format!(
-                "{}/frames:{}: `{}`\n    frame: {}\n    kernel: {}; nwf: {} at the {} layer by {}",
+                "[{}] {}/frames:{}: `{}`\n    frame: {}\n    kernel ({}): {}; nwf: {} at the {} \
+                 layer by {}",
+                pass.name(),
                 case.name,
                 f.line,
                 f.text,
                 v.summary,
+                pass.name(),
                 if delivered {
                     "delivered"
                 } else {
@@ -871,27 +929,294 @@ fn run_case_in(n: usize, case: &Case, work: &Path) -> Result<Outcome, String> {
             ));
         }
     }
-    drop(vm);
-    drop(peer);
-    Ok(Outcome {
-        frames: bytes.len(),
-        mismatches,
-    })
-    // _binding, defined, net drop here in reverse order: binding, filters, network.
+    mismatches
+}
+
+// ---------------------------------------------------------------------------------------------
+// The libvirt pass
+
+fn libvirt_pass(
+    case: &Case,
+    net: &Net,
+    binding_path: &Path,
+    bytes: &[Vec<u8>],
+    nwf: &[NwfVerdict],
+) -> PassResult {
+    let r = (|| -> Result<Vec<String>, String> {
+        let mut defined = Defined(Vec::new());
+        for (fname, path) in &case.filters {
+            if virsh(&["nwfilter-dumpxml", fname]).is_ok() {
+                // Names `nwk-*` belong to this suite: a leftover of an interrupted run.
+                virsh(&["nwfilter-undefine", fname])?;
+            }
+            virsh(&["nwfilter-define", path.to_str().unwrap()])?;
+            defined.0.push(fname.clone());
+        }
+        virsh(&["nwfilter-binding-create", binding_path.to_str().unwrap()])?;
+        let binding = Binding(net.vm_port.clone());
+        let t0 = Instant::now();
+        while !rules_in_place(&net.vm_port) {
+            if t0.elapsed() > Duration::from_secs(10) {
+                return Err(format!(
+                    "libvirt's rules for {} did not appear",
+                    net.vm_port
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mismatches = send_frames(Pass::Libvirt, case, net, bytes, nwf);
+        drop(binding);
+        drop(defined);
+        Ok(mismatches)
+    })();
+    match r {
+        Ok(m) => PassResult::Ran(m),
+        Err(e) => PassResult::Error(e),
+    }
+}
+
+/// Rules of libvirt's (ebtables, iptables, ip6tables filter tables) that still name `port`.
+/// The raw-table conntrack-zone rules are the suite's own and are not looked at.
+fn libvirt_rules_for(port: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let listings: [(&str, &[&str]); 5] = [
+        ("ebtables", &["-t", "nat", "-L"]),
+        ("ebtables", &["-t", "filter", "-L"]),
+        ("ebtables", &["-t", "broute", "-L"]),
+        ("iptables", &["-w", "-t", "filter", "-S"]),
+        ("ip6tables", &["-w", "-t", "filter", "-S"]),
+    ];
+    for (prog, args) in listings {
+        if !in_path(prog) {
+            continue;
+        }
+        // A table that does not exist holds no rule.
+        if let Ok(out) = run(prog, args) {
+            found.extend(
+                out.lines()
+                    .filter(|l| l.contains(port))
+                    .map(|l| format!("{prog} {}: {}", args.join(" "), l.trim())),
+            );
+        }
+    }
+    found
+}
+
+// ---------------------------------------------------------------------------------------------
+// The nft pass
+
+/// The tables of one nft pass; deleted on drop (also when the pass panics).
+struct NftTables(String);
+
+impl Drop for NftTables {
+    fn drop(&mut self) {
+        for fam in ["bridge", "inet"] {
+            if run("nft", &["delete", "table", fam, &self.0]).is_err()
+                && run("nft", &["list", "table", fam, &self.0]).is_ok()
+            {
+                eprintln!(
+                    "kernel conformance: cleanup: cannot delete nft table {fam} {}",
+                    self.0
+                );
+            }
+        }
+    }
+}
+
+/// The table name of the nft pass of case `n`: unique to this process and case.
+fn nft_table(n: usize) -> String {
+    format!("nwfk{}_{n}", std::process::id())
+}
+
+/// The ruleset as loaded (`nft list table` of both tables), for reports.
+fn nft_listing(table: &str) -> String {
+    ["bridge", "inet"]
+        .iter()
+        .map(|fam| {
+            run("nft", &["list", "table", fam, table]).unwrap_or_else(|e| format!("# {e}\n"))
+        })
+        .collect()
+}
+
+/// If every error of a failed `nwf compile` is E0401 (nft cannot express the filter): the
+/// reason, for the skip message.
+fn e0401_reason(stderr: &str) -> Option<String> {
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
+    if errors.is_empty() || !errors.iter().all(|l| l.starts_with("error[E0401]")) {
+        return None;
+    }
+    let first = errors[0].trim_start_matches("error[E0401]:").trim();
+    // The location line that follows, `┌─ FILE:LINE:COL`.
+    let at = stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("error[E0401]"))
+        .nth(1)
+        .and_then(|l| l.split_once("─ "))
+        .map(|(_, loc)| {
+            let root = concat!(env!("CARGO_MANIFEST_DIR"), "/");
+            format!(" ({})", loc.trim().trim_start_matches(root))
+        })
+        .unwrap_or_default();
+    let more = if errors.len() > 1 {
+        format!(" and {} more", errors.len() - 1)
+    } else {
+        String::new()
+    };
+    Some(format!("E0401 {first}{at}{more}"))
+}
+
+fn nft_pass(
+    n: usize,
+    case: &Case,
+    net: &Net,
+    binding_path: &Path,
+    work: &Path,
+    bytes: &[Vec<u8>],
+    nwf: &[NwfVerdict],
+) -> PassResult {
+    // libvirt's rules for the port must be gone, or the kernel's verdict would be theirs too.
+    let t0 = Instant::now();
+    loop {
+        let left = libvirt_rules_for(&net.vm_port);
+        if left.is_empty() {
+            break;
+        }
+        if t0.elapsed() > Duration::from_secs(10) {
+            return PassResult::Error(format!(
+                "libvirt's rules for {} are still there after the binding was deleted:\n      {}",
+                net.vm_port,
+                left.join("\n      ")
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    net.flush_conntrack();
+
+    let table = nft_table(n);
+    let script = work.join("ruleset.nft");
+    let exe = env!("CARGO_BIN_EXE_nwf");
+    let fdir = case.dir.join("filters");
+    let mut args = vec![
+        "compile".to_string(),
+        "--color".into(),
+        "never".into(),
+        "--target".into(),
+        "nft".into(),
+        "--binding".into(),
+        binding_path.to_string_lossy().into_owned(),
+    ];
+    if fdir.is_dir() {
+        args.extend(["--filters".into(), fdir.to_string_lossy().into_owned()]);
+    }
+    args.extend([
+        "--table".into(),
+        table.clone(),
+        "-o".into(),
+        script.to_string_lossy().into_owned(),
+    ]);
+    let out = match Command::new(exe).args(&args).env("LC_ALL", "C").output() {
+        Ok(o) => o,
+        Err(e) => return PassResult::Error(format!("nwf compile: {e}")),
+    };
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.code() == Some(1) {
+            if let Some(reason) = e0401_reason(&stderr) {
+                return PassResult::Skipped(reason);
+            }
+        }
+        return PassResult::Error(format!(
+            "`nwf {}` failed ({}): {}",
+            args.join(" "),
+            out.status,
+            stderr.trim()
+        ));
+    }
+
+    let tables = NftTables(table.clone());
+    if let Err(e) = run("nft", &["-f", &script.to_string_lossy()]) {
+        return PassResult::Error(format!(
+            "loading the generated ruleset: {e}\n--- script\n{}",
+            fs::read_to_string(&script).unwrap_or_default()
+        ));
+    }
+    // `nft -f` commits one transaction before it returns; make sure both tables are there.
+    let t0 = Instant::now();
+    while ["bridge", "inet"]
+        .iter()
+        .any(|fam| run("nft", &["list", "table", fam, &table]).is_err())
+    {
+        if t0.elapsed() > Duration::from_secs(10) {
+            return PassResult::Error(format!("nft tables {table} did not appear"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut mismatches = send_frames(Pass::Nft, case, net, bytes, nwf);
+    if !mismatches.is_empty() || std::env::var_os("NWF_KERNEL_NFT_LIST").is_some() {
+        let listing = nft_listing(&table);
+        let indented: String = listing.lines().map(|l| format!("      {l}\n")).collect();
+        if let Some(last) = mismatches.last_mut() {
+            last.push_str(&format!("\n    the ruleset of {}:\n{indented}", case.name));
+        } else {
+            eprintln!("    [nft] {} ruleset:\n{indented}", case.name);
+        }
+    }
+    drop(tables);
+    PassResult::Ran(mismatches)
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// The passes to run: `NWF_KERNEL_PASSES=libvirt,nft` (default: both).
+fn wanted_passes() -> Vec<Pass> {
+    match std::env::var("NWF_KERNEL_PASSES") {
+        Ok(s) if !s.trim().is_empty() => Pass::ALL
+            .into_iter()
+            .filter(|p| s.split(',').any(|w| w.trim() == p.name()))
+            .collect(),
+        _ => Pass::ALL.to_vec(),
+    }
+}
+
+#[derive(Default)]
+struct Totals {
+    cases: usize,
+    frames: usize,
+    mismatches: Vec<String>,
+    errors: Vec<String>,
+    skipped: Vec<String>,
 }
 
 #[test]
 fn kernel_matches_nwf_simulate() {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
     let missing = missing_prerequisites();
     if !missing.is_empty() {
         let why = format!("kernel conformance needs {}", missing.join(", "));
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
+        if ci {
             panic!("{why}; under CI=true this is a failure");
         }
         eprintln!("SKIPPED: {why}");
         return;
     }
-    eprintln!("kernel conformance: {}", bridge_nf_sysctls());
+    let mut passes = wanted_passes();
+    if passes.contains(&Pass::Nft) && !in_path("nft") {
+        let why = "the nft pass of kernel conformance needs the `nft` command";
+        if ci {
+            panic!("{why}; under CI=true this is a failure");
+        }
+        eprintln!("SKIPPED (nft pass): {why}");
+        passes.retain(|&p| p != Pass::Nft);
+    }
+    eprintln!(
+        "kernel conformance: {}; passes: {}",
+        bridge_nf_sysctls(),
+        passes
+            .iter()
+            .map(|p| p.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/kernel");
     let mut dirs: Vec<PathBuf> = fs::read_dir(&root)
@@ -910,8 +1235,8 @@ fn kernel_matches_nwf_simulate() {
         .unwrap_or_default();
 
     let started = Instant::now();
-    let (mut ncases, mut nframes) = (0, 0);
-    let mut mismatches = Vec::new();
+    let mut totals: Vec<(Pass, Totals)> = passes.iter().map(|&p| (p, Totals::default())).collect();
+    // Errors of a case as a whole (loading it, simulating it, building its network).
     let mut errors = Vec::new();
     for (i, dir) in dirs.iter().enumerate() {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
@@ -926,46 +1251,83 @@ fn kernel_matches_nwf_simulate() {
             }
         };
         let t = Instant::now();
-        let r = std::panic::catch_unwind(|| run_case(i, &case));
+        let r = std::panic::catch_unwind(|| run_case(i, &case, &passes));
         match r {
             Ok(Ok(o)) => {
+                let mut parts = Vec::new();
+                for (pass, res) in o.passes {
+                    let tot = &mut totals.iter_mut().find(|(p, _)| *p == pass).unwrap().1;
+                    match res {
+                        PassResult::Ran(m) => {
+                            parts.push(format!("{} {} mismatches", pass.name(), m.len()));
+                            tot.cases += 1;
+                            tot.frames += o.frames;
+                            tot.mismatches.extend(m);
+                        }
+                        PassResult::Skipped(why) => {
+                            parts.push(format!("{} skipped", pass.name()));
+                            tot.skipped.push(format!("{name}: {why}"));
+                        }
+                        PassResult::Error(e) => {
+                            parts.push(format!("{} ERROR", pass.name()));
+                            tot.errors.push(format!("[{}] {name}: {e}", pass.name()));
+                        }
+                    }
+                }
                 eprintln!(
-                    "  {name}: {} frames, {} mismatches ({:.1}s)",
+                    "  {name}: {} frames; {} ({:.1}s)",
                     o.frames,
-                    o.mismatches.len(),
+                    parts.join(", "),
                     t.elapsed().as_secs_f64()
                 );
-                ncases += 1;
-                nframes += o.frames;
-                mismatches.extend(o.mismatches);
             }
             Ok(Err(e)) => errors.push(format!("{name}: {e}")),
-            Err(p) => {
-                let msg = p
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                errors.push(format!("{name}: panicked: {msg}"));
-            }
+            Err(p) => errors.push(format!("{name}: panicked: {}", panic_message(p))),
         }
     }
-    for m in &mismatches {
-        eprintln!("MISMATCH {m}");
+    for (pass, tot) in &totals {
+        for s in &tot.skipped {
+            eprintln!("skipped for {}: {s}", pass.name());
+        }
+        for m in &tot.mismatches {
+            eprintln!("MISMATCH {m}");
+        }
+        for e in &tot.errors {
+            eprintln!("ERROR {e}");
+        }
     }
     for e in &errors {
         eprintln!("ERROR {e}");
     }
+    for (pass, tot) in &totals {
+        let skipped = if tot.skipped.is_empty() {
+            String::new()
+        } else {
+            format!(", {} skipped", tot.skipped.len())
+        };
+        eprintln!(
+            "kernel conformance ({}): {} cases, {} frames, {} mismatches, {} case errors{skipped}",
+            pass.name(),
+            tot.cases,
+            tot.frames,
+            tot.mismatches.len(),
+            tot.errors.len()
+        );
+    }
+    if !errors.is_empty() {
+        eprintln!(
+            "kernel conformance: {} cases failed before any pass",
+            errors.len()
+        );
+    }
     eprintln!(
-        "kernel conformance: {ncases} cases, {nframes} frames, {} mismatches, {} case errors ({:.0}s)",
-        mismatches.len(),
-        errors.len(),
+        "kernel conformance: {:.0}s",
         started.elapsed().as_secs_f64()
     );
+    let nmis: usize = totals.iter().map(|(_, t)| t.mismatches.len()).sum();
+    let nerr: usize = errors.len() + totals.iter().map(|(_, t)| t.errors.len()).sum::<usize>();
     assert!(
-        mismatches.is_empty() && errors.is_empty(),
-        "{} mismatches and {} case errors between the kernel and nwf simulate (see above)",
-        mismatches.len(),
-        errors.len()
+        nmis == 0 && nerr == 0,
+        "{nmis} mismatches and {nerr} case errors between the kernel and nwf simulate (see above)"
     );
 }
