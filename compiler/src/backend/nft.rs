@@ -205,6 +205,24 @@ fn gratuitous_as_address(t: &Test, all: &[Test]) -> Option<Test> {
         })
 }
 
+fn is_stp_field(f: Field) -> bool {
+    matches!(
+        f,
+        Field::StpType
+            | Field::StpFlags
+            | Field::StpRootPriority
+            | Field::StpRootAddr
+            | Field::StpRootCost
+            | Field::StpSenderPriority
+            | Field::StpSenderAddr
+            | Field::StpPort
+            | Field::StpMsgAge
+            | Field::StpMaxAge
+            | Field::StpHelloTime
+            | Field::StpForwardDelay
+    )
+}
+
 fn fixed(text: String) -> Part {
     Part {
         text,
@@ -560,10 +578,7 @@ impl Compiler<'_> {
         if let Some(t) = r.ethertype {
             m.push(fixed(format!("ether type 0x{t:04x}")));
         }
-        let stp_fields = r
-            .tests
-            .iter()
-            .any(|t| format!("{:?}", t.field).starts_with("Stp"));
+        let stp_fields = r.tests.iter().any(|t| is_stp_field(t.field));
         if stp_fields {
             // The kernel's stp match requires LLC 42 42 03 and two zero bytes, and (for any
             // configuration field) a zero "type" byte.
