@@ -515,21 +515,27 @@ impl Compiler<'_> {
         diff
     }
 
-    fn write_line(&mut self, parts: &[String], verdict: &str, comment: &Option<String>) {
-        let mut line = String::from("\t\t");
-        for p in parts {
-            line.push_str(p);
-            line.push(' ');
+    /// Writes one rule straight into the output (no intermediate strings); `replace` puts a
+    /// set in place of one part.
+    fn write_line(&mut self, line: &Line, replace: Option<(usize, &str)>) {
+        let out = &mut self.out;
+        out.push_str("\t\t");
+        for (i, p) in line.parts.iter().enumerate() {
+            match replace {
+                Some((at, text)) if at == i => out.push_str(text),
+                _ => out.push_str(&p.text),
+            }
+            out.push(' ');
         }
         if self.opts.counters {
-            line.push_str("counter ");
+            out.push_str("counter ");
         }
-        line.push_str(verdict);
-        if let Some(c) = comment {
-            let _ = write!(line, " comment {c}");
+        out.push_str(&line.verdict);
+        if let Some(c) = &line.comment {
+            out.push_str(" comment ");
+            out.push_str(c);
         }
-        line.push('\n');
-        self.out.push_str(&line);
+        out.push('\n');
     }
 
     /// Writes the queued rules, merging runs of copies that differ in one value into a set.
@@ -549,9 +555,8 @@ impl Compiler<'_> {
                     _ => break,
                 }
             }
-            let mut parts: Vec<String> = first.parts.iter().map(|p| p.text.clone()).collect();
-            if let Some(d) = at {
-                let key = first.parts[d].set_key.clone().expect("mergeable part");
+            let merged = at.map(|d| {
+                let key = first.parts[d].set_key.as_deref().expect("mergeable part");
                 let mut values: Vec<&str> = Vec::new();
                 for l in &lines[i..j] {
                     let v = l.parts[d].text[key.len()..].trim();
@@ -559,9 +564,9 @@ impl Compiler<'_> {
                         values.push(v);
                     }
                 }
-                parts[d] = format!("{key} {{ {} }}", values.join(", "));
-            }
-            self.write_line(&parts, &first.verdict, &first.comment);
+                (d, format!("{key} {{ {} }}", values.join(", ")))
+            });
+            self.write_line(first, merged.as_ref().map(|(d, t)| (*d, t.as_str())));
             i = j;
         }
     }
