@@ -65,6 +65,8 @@ struct Conn {
 /// What to record if the packet is accepted.
 #[derive(Clone, Copy, Debug)]
 pub struct Pending {
+    /// When the packet was seen.
+    at: Duration,
     key: Option<Key>,
     conn: Option<Conn>,
 }
@@ -137,6 +139,7 @@ impl Conntrack {
                     conns_from_source: 0,
                 },
                 Pending {
+                    at: now,
                     key: None,
                     conn: None,
                 },
@@ -245,6 +248,7 @@ impl Conntrack {
         Some((
             v,
             Pending {
+                at: now,
                 key: Some(key),
                 conn: Some(conn),
             },
@@ -255,6 +259,7 @@ impl Conntrack {
         let ip = f.ip.expect("checked by caller");
         let v6 = ip.proto == 58;
         let none = Pending {
+            at: now,
             key: None,
             conn: None,
         };
@@ -311,6 +316,7 @@ impl Conntrack {
                     (
                         view(state, dir),
                         Pending {
+                            at: now,
                             key: Some(key),
                             conn: Some(c),
                         },
@@ -326,6 +332,7 @@ impl Conntrack {
                     (
                         view(StateSet::NEW, CtDir::Original),
                         Pending {
+                            at: now,
                             key: Some(key),
                             conn: Some(c),
                         },
@@ -341,6 +348,7 @@ impl Conntrack {
                     (
                         view(StateSet::ESTABLISHED, CtDir::Reply),
                         Pending {
+                            at: now,
                             key: Some(key),
                             conn: Some(c),
                         },
@@ -360,7 +368,21 @@ impl Conntrack {
             .count() as u32
     }
 
-    /// Records the packet's connection (call only when the frame was accepted).
+    /// Records what the kernel would keep of a packet conntrack has seen: an update of an
+    /// existing connection always (the kernel updates it before the filter hooks, even for a
+    /// packet that is then dropped); a new connection only if the packet was accepted (the kernel
+    /// confirms new connections last).
+    pub fn settle(&mut self, p: Pending, accepted: bool) {
+        let existed = p
+            .key
+            .and_then(|k| self.table.get(&k))
+            .is_some_and(|c| c.expires > p.at);
+        if existed || accepted {
+            self.commit(p);
+        }
+    }
+
+    /// Records the packet's connection (as for an accepted frame).
     pub fn commit(&mut self, p: Pending) {
         if let (Some(k), Some(c)) = (p.key, p.conn) {
             self.table.insert(k, c);

@@ -2,7 +2,7 @@
 
 use crate::capture::Captured;
 use crate::conntrack::Conntrack;
-use crate::eval::{evaluate_traced, Context, CtView, Outcome, Verdict};
+use crate::eval::{evaluate_traced, Context, CtView, Decider, Outcome, Verdict};
 use crate::frame::Frame;
 use crate::index::ProgramIndex;
 use nwf_compiler::program::Provenance;
@@ -135,10 +135,16 @@ impl<'p> Replayer<'p> {
         } else {
             None
         };
-        if outcome.verdict == Verdict::Accept {
-            if let Some((_, pending)) = looked {
-                self.conntrack.commit(pending);
-            }
+        // Conntrack sees an IP frame unless the bridge dropped it first (bad header) or, from
+        // the VM, the ethernet layer (nat PREROUTING runs before conntrack) dropped it.
+        let seen = match outcome.layer {
+            Decider::Kernel => false,
+            Decider::Ethernet => way == Way::ToVm || outcome.verdict == Verdict::Accept,
+            Decider::Ip | Decider::Default => true,
+        };
+        if let (Some((_, pending)), true) = (looked, seen) {
+            self.conntrack
+                .settle(pending, outcome.verdict == Verdict::Accept);
         }
         FrameResult {
             frame,

@@ -205,6 +205,49 @@ fn gratuitous_as_address(t: &Test, all: &[Test]) -> Option<Test> {
         })
 }
 
+/// nft 1.0.6 merges two adjacent `!=` comparisons of neighbouring header fields into one
+/// comparison of both, which turns "a != x and b != y" into "(a, b) != (x, y)" (found by the
+/// kernel property test). A full-width mask keeps each negated comparison on its own.
+fn protect_negation(t: &Test, ctx: Ctx, text: String) -> String {
+    let single = match &t.value {
+        TestValue::Range { lo, hi } => lo == hi,
+        TestValue::Mac { mask, .. } => *mask == MacAddr::FULL,
+        TestValue::Ipv4 { prefix, .. } => *prefix == 32,
+        TestValue::Ipv6 { prefix, .. } => *prefix == 128,
+        TestValue::IcmpTypeCode { .. } => true,
+        _ => false,
+    };
+    // Meta expressions are not payload: nft does not merge them.
+    if !single || text.contains(" & ") || text.starts_with("meta ") {
+        return text;
+    }
+    let raw = text.starts_with('@');
+    let mask: String = match (t.field, &t.value) {
+        (_, TestValue::Mac { .. }) if raw => "0xffffffffffff".into(),
+        (_, TestValue::Mac { .. }) => "ff:ff:ff:ff:ff:ff".into(),
+        (_, TestValue::Ipv4 { .. }) => "255.255.255.255".into(),
+        (_, TestValue::Ipv6 { .. }) => "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".into(),
+        (Field::VlanId, _) => "0xfff".into(),
+        (Field::Tos | Field::IcmpType | Field::IcmpCode, _) => "0xff".into(),
+        (f, TestValue::Range { .. }) if is_stp_field(f) => {
+            // `@ll,OFF,LEN`: a mask of LEN bits.
+            let len: u32 = text
+                .split(',')
+                .nth(2)
+                .and_then(|l| l.split(' ').next()?.parse().ok())
+                .unwrap_or(8);
+            format!("0x{:x}", (1u64 << len) - 1)
+        }
+        (Field::StpRootAddr | Field::StpSenderAddr, _) => "0xffffffffffff".into(),
+        _ => "0xffff".into(),
+    };
+    let _ = ctx;
+    // Prefixes of full length are written as plain addresses under the mask.
+    let text = text.replace("/32", "").replace("/128", "");
+    // ICMP type and code: mask each negated comparison.
+    text.replace(" != ", &format!(" & {mask} != "))
+}
+
 fn is_stp_field(f: Field) -> bool {
     matches!(
         f,
@@ -271,6 +314,15 @@ impl Compiler<'_> {
     }
 
     fn test(&mut self, t: &Test, ctx: Ctx, origin: &Provenance) -> Option<String> {
+        let text = self.test_text(t, ctx, origin)?;
+        Some(if t.negated {
+            protect_negation(t, ctx, text)
+        } else {
+            text
+        })
+    }
+
+    fn test_text(&mut self, t: &Test, ctx: Ctx, origin: &Provenance) -> Option<String> {
         let n = op(t.negated);
         let v = &t.value;
         let v6 = matches!(ctx, Ctx::Eth(Some("ipv6")) | Ctx::Ip(Family::V6));
