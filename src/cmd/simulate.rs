@@ -174,6 +174,7 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
     let mut decided: Vec<u64> = vec![0; program.rule_count()];
     let mut decided_default = 0u64;
     let mut warned_inferred = false;
+    let mut warned_cooked = false;
     // Frames matched per program rule (by id), whether or not the rule decided them.
     let mut matched: Vec<u64> = vec![0; program.rule_count()];
     let mut frames = 0u64;
@@ -206,6 +207,15 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
                     "warning: {} does not record directions; inferring them from the VM's MAC {} (spoofed frames defeat this; use --direction)",
                     args.capture.display(),
                     program.mac
+                )
+            });
+        }
+        if c.dst_unknown && !warned_cooked {
+            warned_cooked = true;
+            progress.suspend(|| {
+                eprintln!(
+                    "warning: {} is a Linux cooked capture, which does not record destination MAC addresses; rules that test dstmacaddr see 00:00:00:00:00:00",
+                    args.capture.display()
                 )
             });
         }
