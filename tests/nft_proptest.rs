@@ -45,17 +45,17 @@
 //! process's id and is removed on every path (Drop).
 //! Run: `cargo test --test nft_proptest -- --nocapture`.
 
+mod common;
+use common::*;
 use std::fmt::Write as _;
 use std::fs;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// How long a frame may take to cross the bridge before it counts as not delivered.
-const WAIT: Duration = Duration::from_millis(100);
 /// The most kernel runs spent on shrinking one finding.
 const SHRINK_RUNS: usize = 250;
 const SHRINK_TIME: Duration = Duration::from_secs(240);
@@ -77,36 +77,6 @@ static SEQ: AtomicUsize = AtomicUsize::new(0);
 
 // ---------------------------------------------------------------------------------------------
 // Commands
-
-/// Runs a command; Ok(stdout) on success, Err(description with stderr) otherwise.
-fn run(prog: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(prog)
-        .args(args)
-        .env("LC_ALL", "C")
-        .output()
-        .map_err(|e| format!("{prog}: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!(
-            "`{prog} {}` failed ({}): {}{}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim(),
-            String::from_utf8_lossy(&out.stdout).trim()
-        ))
-    }
-}
-
-fn must(prog: &str, args: &[&str]) -> String {
-    run(prog, args).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn in_path(prog: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
-        .unwrap_or(false)
-}
 
 fn missing_prerequisites() -> Vec<String> {
     let mut missing = Vec::new();
@@ -147,32 +117,6 @@ fn prerequisites(what: &str) -> Option<()> {
     }
     eprintln!("SKIPPED: {why}");
     None
-}
-
-/// Makes sure bridged IPv4/IPv6 reaches the inet table (the IP layer of the ruleset needs it).
-fn bridge_nf_sysctls() -> String {
-    let mut report = Vec::new();
-    for name in ["bridge-nf-call-iptables", "bridge-nf-call-ip6tables"] {
-        let path = format!("/proc/sys/net/bridge/{name}");
-        let cur = fs::read_to_string(&path)
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        if cur == "1" {
-            report.push(format!("{name}=1"));
-        } else {
-            fs::write(&path, "1").unwrap_or_else(|e| panic!("setting {path}: {e}"));
-            report.push(format!("{name}={cur} (set to 1)"));
-        }
-    }
-    report.join(", ")
-}
-
-fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -784,39 +728,6 @@ impl Spec {
 // ---------------------------------------------------------------------------------------------
 // pcapng (only what `nwf synth` writes: SHB, IDB, EPB)
 
-fn pcapng_frames(data: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    let mut frames = Vec::new();
-    let mut off = 0;
-    let mut le = true;
-    while off + 12 <= data.len() {
-        let rd = |o: usize, le: bool| {
-            let b = [data[o], data[o + 1], data[o + 2], data[o + 3]];
-            if le {
-                u32::from_le_bytes(b)
-            } else {
-                u32::from_be_bytes(b)
-            }
-        };
-        if data[off..off + 4] == [0x0a, 0x0d, 0x0d, 0x0a] {
-            le = data[off + 8..off + 12] == [0x4d, 0x3c, 0x2b, 0x1a];
-        }
-        let btype = rd(off, le);
-        let blen = rd(off + 4, le) as usize;
-        if blen < 12 || off + blen > data.len() {
-            return Err(format!("bad pcapng block at {off}"));
-        }
-        if btype == 6 {
-            let caplen = rd(off + 20, le) as usize;
-            frames.push(data[off + 28..off + 28 + caplen].to_vec());
-        } else if btype == 3 {
-            let caplen = (blen - 16).min(rd(off + 8, le) as usize);
-            frames.push(data[off + 12..off + 12 + caplen].to_vec());
-        }
-        off += blen;
-    }
-    Ok(frames)
-}
-
 // ---------------------------------------------------------------------------------------------
 // nwf
 
@@ -1120,146 +1031,8 @@ impl Drop for NftTables {
     }
 }
 
-fn nft_listing(table: &str) -> String {
-    ["bridge", "inet"]
-        .iter()
-        .map(|fam| {
-            run("nft", &["list", "table", fam, table]).unwrap_or_else(|e| format!("# {e}\n"))
-        })
-        .collect()
-}
-
 // ---------------------------------------------------------------------------------------------
 // AF_PACKET sockets inside a namespace
-
-fn packet_socket(ns: &str, ifname: &str) -> OwnedFd {
-    let ns = ns.to_string();
-    let ifname = ifname.to_string();
-    std::thread::spawn(move || -> Result<OwnedFd, String> {
-        let f =
-            fs::File::open(format!("/run/netns/{ns}")).map_err(|e| format!("netns {ns}: {e}"))?;
-        // SAFETY: plain syscalls on valid descriptors and buffers; this thread only creates a
-        // socket in the namespace and exits.
-        unsafe {
-            if libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
-                return Err(format!("setns {ns}: {}", std::io::Error::last_os_error()));
-            }
-            let proto = (libc::ETH_P_ALL as u16).to_be();
-            let fd = libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                proto as i32,
-            );
-            if fd < 0 {
-                return Err(format!("socket: {}", std::io::Error::last_os_error()));
-            }
-            let fd = OwnedFd::from_raw_fd(fd);
-            let cname = std::ffi::CString::new(ifname.clone()).unwrap();
-            let idx = libc::if_nametoindex(cname.as_ptr());
-            if idx == 0 {
-                return Err(format!("no interface {ifname} in {ns}"));
-            }
-            let mut sll: libc::sockaddr_ll = std::mem::zeroed();
-            sll.sll_family = libc::AF_PACKET as u16;
-            sll.sll_protocol = proto;
-            sll.sll_ifindex = idx as i32;
-            if libc::bind(
-                fd.as_raw_fd(),
-                &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            ) != 0
-            {
-                return Err(format!("bind: {}", std::io::Error::last_os_error()));
-            }
-            let one: libc::c_int = 1;
-            // PACKET_IGNORE_OUTGOING = 23: do not see our own transmissions.
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_PACKET,
-                23,
-                &one as *const libc::c_int as *const libc::c_void,
-                std::mem::size_of::<libc::c_int>() as u32,
-            );
-            Ok(fd)
-        }
-    })
-    .join()
-    .expect("socket thread")
-    .unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn recv_frame(fd: &OwnedFd, buf: &mut [u8]) -> Option<usize> {
-    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-    // SAFETY: valid buffers of the stated sizes.
-    let n = unsafe {
-        libc::recvfrom(
-            fd.as_raw_fd(),
-            buf.as_mut_ptr() as *mut libc::c_void,
-            buf.len(),
-            libc::MSG_DONTWAIT,
-            &mut sll as *mut libc::sockaddr_ll as *mut libc::sockaddr,
-            &mut len,
-        )
-    };
-    if n < 0 {
-        return None;
-    }
-    if sll.sll_pkttype == libc::PACKET_OUTGOING {
-        return Some(0);
-    }
-    Some(n as usize)
-}
-
-fn drain(fd: &OwnedFd) {
-    let mut buf = vec![0u8; 65536];
-    while recv_frame(fd, &mut buf).is_some() {}
-}
-
-/// Sends `frame` on `tx`; whether it arrives, byte for byte (padding allowed), on `rx`.
-fn crosses(tx: &OwnedFd, rx: &OwnedFd, frame: &[u8]) -> bool {
-    drain(rx);
-    // SAFETY: valid buffer; the socket is bound, so no address is needed.
-    let n = unsafe {
-        libc::send(
-            tx.as_raw_fd(),
-            frame.as_ptr() as *const libc::c_void,
-            frame.len(),
-            0,
-        )
-    };
-    assert_eq!(
-        n,
-        frame.len() as isize,
-        "send: {}",
-        std::io::Error::last_os_error()
-    );
-    let deadline = Instant::now() + WAIT;
-    let mut buf = vec![0u8; 65536];
-    loop {
-        while let Some(n) = recv_frame(rx, &mut buf) {
-            let got = &buf[..n];
-            if n >= frame.len()
-                && got.starts_with(frame)
-                && got[frame.len()..].iter().all(|&b| b == 0)
-            {
-                return true;
-            }
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return false;
-        }
-        let mut pfd = libc::pollfd {
-            fd: rx.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = (deadline - now).as_millis().max(1) as i32;
-        // SAFETY: one valid pollfd.
-        unsafe { libc::poll(&mut pfd, 1, ms) };
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // One case through nwf and the kernel
