@@ -84,43 +84,76 @@ pub struct ShowRun {
 
 /// Loads the standard library and `dirs`, reads the binding and instantiates it.
 pub fn show_binding(dirs: &[PathBuf], binding: &Path, params: &[(String, String)]) -> ShowRun {
+    let mut run = show_bindings(dirs, &[binding.to_path_buf()], params);
+    let (binding, program) = run.ports.pop().expect("one binding in, one port out");
+    ShowRun {
+        library: run.library,
+        binding,
+        program,
+        diagnostics: run.diagnostics,
+    }
+}
+
+/// The result of instantiating several bindings against one library.
+pub struct PortsRun {
+    /// Everything that was read (one library for all ports, so spans of every port's rules
+    /// point into the same sources).
+    pub library: Library,
+    /// Per binding, in order: the binding and its program, where they could be made.
+    pub ports: Vec<(Option<Binding>, Option<Program>)>,
+    /// Errors, and warnings about the binding files themselves.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Loads the standard library and `dirs` once, then reads and instantiates every binding.
+pub fn show_bindings(
+    dirs: &[PathBuf],
+    bindings: &[PathBuf],
+    params: &[(String, String)],
+) -> PortsRun {
     let mut diags = Diagnostics::new();
     let mut library = Library::with_stdlib(&mut diags);
     for d in dirs {
         library.add_dir(d, &mut diags);
     }
-    let (binding, program, id) = match std::fs::read(binding) {
-        Ok(bytes) => {
-            let text = String::from_utf8_lossy(&bytes).into_owned();
-            let id = library.sources.add(
-                binding.display().to_string(),
-                Origin::Path(binding.to_path_buf()),
-                text,
-            );
-            let b = read_binding(&library.sources, id, &mut diags);
-            let p = b
-                .as_ref()
-                .and_then(|b| instantiate(&library, b, params, &mut diags));
-            (b, p, Some(id))
+    let mut ports = Vec::new();
+    let mut binding_files = Vec::new();
+    for path in bindings {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                let id = library.sources.add(
+                    path.display().to_string(),
+                    Origin::Path(path.clone()),
+                    text,
+                );
+                binding_files.push(id);
+                let b = read_binding(&library.sources, id, &mut diags);
+                let p = b
+                    .as_ref()
+                    .and_then(|b| instantiate(&library, b, params, &mut diags));
+                ports.push((b, p));
+            }
+            Err(e) => {
+                diags.push(Diagnostic::error(
+                    "E0005",
+                    format!("cannot read {}: {e}", path.display()),
+                ));
+                ports.push((None, None));
+            }
         }
-        Err(e) => {
-            diags.push(Diagnostic::error(
-                "E0005",
-                format!("cannot read {}: {e}", binding.display()),
-            ));
-            (None, None, None)
-        }
-    };
+    }
     let diagnostics = diags
         .items()
         .iter()
-        .filter(|d| d.severity == Severity::Error || (id.is_some() && d.span.map(|s| s.file) == id))
+        .filter(|d| {
+            d.severity == Severity::Error || d.span.is_some_and(|s| binding_files.contains(&s.file))
+        })
         .cloned()
         .collect();
-    ShowRun {
+    PortsRun {
         library,
-        binding,
-        program,
+        ports,
         diagnostics,
     }
 }

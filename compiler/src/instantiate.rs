@@ -9,7 +9,7 @@
 use crate::binding::Binding;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::ir::{Filter, Operand, Rule};
-use crate::lang::{self, Action, AttrSpec, Direction, Field, Layer, Part, ProtoSpec, ValueType};
+use crate::lang::{self, Action, AttrSpec, Direction, Field, Layer, Part, ProtoSpec};
 use crate::library::Library;
 use crate::program::*;
 use crate::source::Span;
@@ -920,7 +920,6 @@ fn ip_tests(
     if swapped && has_mac && tests.is_empty() {
         return Ok(None);
     }
-    let _ = ValueType::Bool;
     Ok(Some(tests))
 }
 

@@ -439,10 +439,7 @@ fn tcp_next(state: Tcp, dir: CtDir, flags: u8) -> Option<Tcp> {
         (Tcp::SynRecv, _, false, _) => Tcp::SynRecv,
         (Tcp::Close, CtDir::Original, true, false) => Tcp::SynSent,
         (Tcp::Close, _, _, _) => return None,
-        (s, _, _, _) if flags & FIN != 0 => {
-            let _ = s;
-            Tcp::FinWait
-        }
+        (_, _, _, _) if flags & FIN != 0 => Tcp::FinWait,
         (Tcp::FinWait, _, _, true) => Tcp::FinWait,
         (s, _, _, _) => s,
     })

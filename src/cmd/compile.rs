@@ -2,7 +2,7 @@
 
 use crate::{output, SearchArgs};
 use nwf_compiler::backend::nft::{self, NftOptions};
-use nwf_compiler::diag::{self, Diagnostics};
+use nwf_compiler::diag::Diagnostics;
 use nwf_compiler::driver;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,32 +51,19 @@ fn parse_table(s: &str) -> Result<String, String> {
 
 /// Runs the command.
 pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
-    let mut programs = Vec::new();
-    let mut failed = false;
-    for b in &args.bindings {
-        let run = driver::show_binding(&args.search.filters, b, &args.params);
-        output::print_diagnostics(&run.library.sources, &run.diagnostics, color);
-        match run.program {
-            Some(p) => programs.push((p, run.library)),
-            None => failed = true,
-        }
-    }
-    if failed {
+    let run = driver::show_bindings(&args.search.filters, &args.bindings, &args.params);
+    output::print_diagnostics(&run.library.sources, &run.diagnostics, color);
+    let programs: Option<Vec<_>> = run.ports.into_iter().map(|(_, p)| p).collect();
+    let Some(programs) = programs else {
         return Ok(ExitCode::from(1));
-    }
+    };
     let opts = NftOptions {
         table: args.table.clone(),
         counters: args.counters,
     };
     let mut diags = Diagnostics::new();
-    let progs: Vec<_> = programs.iter().map(|(p, _)| p.clone()).collect();
-    let script = nft::compile(&progs, &opts, &mut diags);
-    // Backend diagnostics point into the sources of the port's library.
-    if let Some((_, lib)) = programs.first() {
-        output::print_diagnostics(&lib.sources, diags.items(), color);
-    } else {
-        let _ = diag::Severity::Error;
-    }
+    let script = nft::compile(&programs, &opts, &mut diags);
+    output::print_diagnostics(&run.library.sources, diags.items(), color);
     let Some(script) = script else {
         return Ok(ExitCode::from(1));
     };

@@ -208,7 +208,7 @@ fn gratuitous_as_address(t: &Test, all: &[Test]) -> Option<Test> {
 /// nft 1.0.6 merges two adjacent `!=` comparisons of neighbouring header fields into one
 /// comparison of both, which turns "a != x and b != y" into "(a, b) != (x, y)" (found by the
 /// kernel property test). A full-width mask keeps each negated comparison on its own.
-fn protect_negation(t: &Test, ctx: Ctx, text: String) -> String {
+fn protect_negation(t: &Test, text: String) -> String {
     let single = match &t.value {
         TestValue::Range { lo, hi } => lo == hi,
         TestValue::Mac { mask, .. } => *mask == MacAddr::FULL,
@@ -241,7 +241,6 @@ fn protect_negation(t: &Test, ctx: Ctx, text: String) -> String {
         (Field::StpRootAddr | Field::StpSenderAddr, _) => "0xffffffffffff".into(),
         _ => "0xffff".into(),
     };
-    let _ = ctx;
     // Prefixes of full length are written as plain addresses under the mask.
     let text = text.replace("/32", "").replace("/128", "");
     // ICMP type and code: mask each negated comparison.
@@ -316,7 +315,7 @@ impl Compiler<'_> {
     fn test(&mut self, t: &Test, ctx: Ctx, origin: &Provenance) -> Option<String> {
         let text = self.test_text(t, ctx, origin)?;
         Some(if t.negated {
-            protect_negation(t, ctx, text)
+            protect_negation(t, text)
         } else {
             text
         })
@@ -629,7 +628,7 @@ impl Compiler<'_> {
         self.out.push_str("\t}\n");
     }
 
-    fn eth_rule(&mut self, r: &EthRule, in_subchain: bool) -> Option<()> {
+    fn eth_rule(&mut self, r: &EthRule) -> Option<()> {
         let ctx = Ctx::Eth(r.protocol);
         let mut m: Vec<Part> = Vec::new();
         if let Some(t) = r.ethertype {
@@ -655,7 +654,6 @@ impl Compiler<'_> {
             EthAction::Return => "return",
             EthAction::Continue => "continue",
         };
-        let _ = in_subchain;
         self.rule_line(&m, verdict, Some(&r.origin));
         Some(())
     }
@@ -748,7 +746,7 @@ impl Compiler<'_> {
                         ))
                     );
                     for r in &sub.rules {
-                        let _ = self.eth_rule(r, true);
+                        let _ = self.eth_rule(r);
                     }
                     // An ebtables user chain accepts what falls off its end.
                     self.rule_line(&[], "accept", None);
@@ -770,7 +768,7 @@ impl Compiler<'_> {
                 for e in &chains.root {
                     match e {
                         RootEntry::Rule(r) => {
-                            let _ = self.eth_rule(r, false);
+                            let _ = self.eth_rule(r);
                         }
                         RootEntry::Jump { chain } => {
                             let sub = &chains.subchains[*chain];
