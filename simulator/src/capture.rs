@@ -2,16 +2,16 @@
 //! cooked (SLL) and SLL2, with each frame's direction on the VM's port where the file records it.
 
 use nwf_compiler::program::Way;
-use pcap_file::pcap::PcapReader;
+use pcap_file::pcap::PcapParser;
 use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
 use pcap_file::pcapng::blocks::{
     ENHANCED_PACKET_BLOCK, INTERFACE_DESCRIPTION_BLOCK, SECTION_HEADER_BLOCK,
 };
-use pcap_file::pcapng::{PcapNgReader, PcapNgWriter};
+use pcap_file::pcapng::{PcapNgParser, PcapNgWriter};
 use pcap_file::DataLink;
 use std::borrow::Cow;
-use std::io::{BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::time::Duration;
 
 /// One frame of a capture, as Ethernet bytes (borrowed from the reader's buffer when the
@@ -60,45 +60,53 @@ struct Iface {
     ts_per_sec: u64,
 }
 
-enum Inner<R: Read> {
-    Pcap(PcapReader<R>, DataLink, u64),
+enum Format {
+    Pcap {
+        parser: PcapParser,
+        link: DataLink,
+        per_sec: u64,
+    },
     PcapNg {
-        r: PcapNgReader<R>,
+        parser: PcapNgParser,
         big_endian: bool,
         ifaces: Vec<Iface>,
-        /// The current packet's bytes (reused: one copy, no allocation per frame).
-        buf: Vec<u8>,
     },
 }
 
-/// A streaming capture reader (one frame in memory at a time, no copy for Ethernet frames).
-pub struct CaptureReader<R: Read> {
-    inner: Inner<R>,
-    index: usize,
+/// The capture's bytes: the file mapped into memory (no copy, no allocation per frame; the
+/// page cache holds the data), or bytes read from a stream.
+enum Bytes {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
 }
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Mapped(m) => m,
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
+/// A capture reader: frames are parsed in place with pcap-file's slice parsers.
+pub struct CaptureReader {
+    bytes: Bytes,
+    pos: usize,
+    format: Format,
+    index: usize,
+    /// Bytes of the mapping already handed back to the kernel.
+    released: usize,
+}
+
+/// How much of a mapped capture is read before the pages behind are released, so that memory
+/// stays flat however large the capture is.
+const RELEASE_STEP: usize = 16 << 20;
 
 /// Magic numbers of the two formats.
 const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
-
-impl CaptureReader<BufReader<std::fs::File>> {
-    /// Opens a pcap or pcapng file (detected by its magic number).
-    pub fn open(path: &std::path::Path) -> Result<Self, CaptureError> {
-        let err = |e: std::io::Error| CaptureError(format!("cannot read {}: {e}", path.display()));
-        let mut f = std::fs::File::open(path).map_err(err)?;
-        let mut magic = [0u8; 4];
-        let n = f.read(&mut magic).map_err(err)?;
-        if n < 4 {
-            return Err(CaptureError(format!(
-                "{} is not a capture: the file is too short",
-                path.display()
-            )));
-        }
-        let f = std::fs::File::open(path).map_err(err)?;
-        let r = BufReader::with_capacity(1 << 18, f);
-        Self::new(r, magic == PCAPNG_MAGIC)
-            .map_err(|e| CaptureError(format!("{}: {}", path.display(), e.0)))
-    }
-}
 
 fn u16_at(b: &[u8], at: usize, big: bool) -> Option<u16> {
     let x: [u8; 2] = b.get(at..at + 2)?.try_into().ok()?;
@@ -132,48 +140,136 @@ fn options(mut b: &[u8], big: bool) -> impl Iterator<Item = (u16, &[u8])> {
     })
 }
 
-impl<R: Read> CaptureReader<R> {
-    /// Reads a capture from `r` (`pcapng` selects the format).
-    pub fn new(r: R, pcapng: bool) -> Result<Self, CaptureError> {
-        let inner = if pcapng {
-            let r = PcapNgReader::new(r)
+impl CaptureReader {
+    /// Opens a pcap or pcapng file (detected by its magic number).
+    pub fn open(path: &std::path::Path) -> Result<Self, CaptureError> {
+        let err = |e: std::io::Error| CaptureError(format!("cannot read {}: {e}", path.display()));
+        let f = std::fs::File::open(path).map_err(err)?;
+        if f.metadata().map_err(err)?.len() < 4 {
+            return Err(CaptureError(format!(
+                "{} is not a capture: the file is too short",
+                path.display()
+            )));
+        }
+        // SAFETY: the map is read-only; a capture truncated by another process while we read
+        // it would fault, as it does for other readers of mapped captures.
+        let map = unsafe { memmap2::Mmap::map(&f) }.map_err(err)?;
+        Self::from_bytes(Bytes::Mapped(map))
+            .map_err(|e| CaptureError(format!("{}: {}", path.display(), e.0)))
+    }
+
+    /// Reads a whole capture from a stream (the format is detected; `_pcapng` is ignored).
+    pub fn new<R: Read>(mut r: R, _pcapng: bool) -> Result<Self, CaptureError> {
+        let mut v = Vec::new();
+        r.read_to_end(&mut v)
+            .map_err(|e| CaptureError(format!("cannot read the capture: {e}")))?;
+        Self::from_bytes(Bytes::Owned(v))
+    }
+
+    /// Hands the pages of already-read frames back to the kernel (mapped files only).
+    fn release_consumed(&mut self) {
+        let Bytes::Mapped(m) = &self.bytes else {
+            return;
+        };
+        if self.pos - self.released < RELEASE_STEP {
+            return;
+        }
+        let page = 4096;
+        let end = self.pos / page * page;
+        // SAFETY: no frame borrowed from the map is alive (`next_frame` takes `&mut self`, so the
+        // previous frame's borrow has ended), and the range lies before every byte still to be
+        // read; a read-only file mapping refaults from the file if it is touched again.
+        let _ = unsafe {
+            m.unchecked_advise_range(
+                memmap2::UncheckedAdvice::DontNeed,
+                self.released,
+                end - self.released,
+            )
+        };
+        self.released = end;
+    }
+
+    fn from_bytes(bytes: Bytes) -> Result<Self, CaptureError> {
+        let (rest, format) = if bytes.get(0..4) == Some(&PCAPNG_MAGIC) {
+            let (rest, parser) = PcapNgParser::new(&bytes)
                 .map_err(|e| CaptureError(format!("not a valid pcapng file: {e}")))?;
-            let big_endian = r.section().endianness == pcap_file::Endianness::Big;
-            Inner::PcapNg {
-                r,
-                big_endian,
-                ifaces: Vec::new(),
-                buf: Vec::with_capacity(2048),
-            }
+            let big_endian = parser.section().endianness == pcap_file::Endianness::Big;
+            // The first section's interfaces are read by the parser only through raw blocks.
+            (
+                rest.len(),
+                Format::PcapNg {
+                    parser,
+                    big_endian,
+                    ifaces: Vec::new(),
+                },
+            )
         } else {
-            let r = PcapReader::new(r)
+            let (rest, parser) = PcapParser::new(&bytes)
                 .map_err(|e| CaptureError(format!("not a pcap or pcapng file: {e}")))?;
-            let h = r.header();
+            let h = parser.header();
             check_link(h.datalink)?;
             let per_sec = match h.ts_resolution {
                 pcap_file::TsResolution::MicroSecond => 1_000_000,
                 pcap_file::TsResolution::NanoSecond => 1_000_000_000,
             };
-            Inner::Pcap(r, h.datalink, per_sec)
+            (
+                rest.len(),
+                Format::Pcap {
+                    parser,
+                    link: h.datalink,
+                    per_sec,
+                },
+            )
         };
-        Ok(CaptureReader { inner, index: 0 })
+        let pos = bytes.len() - rest;
+        Ok(CaptureReader {
+            bytes,
+            pos,
+            format,
+            index: 0,
+            released: 0,
+        })
     }
 
     /// The next frame, an error for a corrupt file or unsupported link type, or `None` at the end.
     pub fn next_frame(&mut self) -> Option<Result<Captured<'_>, CaptureError>> {
-        let index = self.index;
-        match &mut self.inner {
-            Inner::Pcap(r, link, per_sec) => {
-                let p = match r.next_raw_packet()? {
-                    Ok(p) => p,
-                    Err(e) => return Some(Err(CaptureError(format!("frame {index}: {e}")))),
+        self.release_consumed();
+        let CaptureReader {
+            bytes,
+            pos,
+            format,
+            index,
+            ..
+        } = self;
+        let all: &[u8] = bytes;
+        let at = *index;
+        let truncated = |e: pcap_file::PcapError| match e {
+            pcap_file::PcapError::IncompleteBuffer => {
+                CaptureError(format!("frame {at}: the capture is truncated"))
+            }
+            e => CaptureError(format!("frame {at}: {e}")),
+        };
+        match format {
+            Format::Pcap {
+                parser,
+                link,
+                per_sec,
+            } => {
+                let src = &all[*pos..];
+                if src.is_empty() {
+                    return None;
+                }
+                let (rem, p) = match parser.next_raw_packet(src) {
+                    Ok(x) => x,
+                    Err(e) => return Some(Err(truncated(e))),
                 };
-                self.index += 1;
+                *pos = all.len() - rem.len();
+                *index += 1;
                 let time = Duration::from_secs(u64::from(p.ts_sec))
                     + Duration::from_nanos(u64::from(p.ts_frac) * 1_000_000_000 / *per_sec);
                 Some(
                     to_ethernet(*link, p.data, None).map(|(data, way, dst_unknown)| Captured {
-                        index,
+                        index: at,
                         time,
                         way,
                         data,
@@ -181,101 +277,98 @@ impl<R: Read> CaptureReader<R> {
                     }),
                 )
             }
-            Inner::PcapNg {
-                r,
+            Format::PcapNg {
+                parser,
                 big_endian,
                 ifaces,
-                buf,
-            } => {
-                let (time, way, link) = loop {
-                    // Raw blocks: the packet bytes stay in the reader's buffer.
-                    let block = match r.next_raw_block()? {
-                        Ok(b) => b,
-                        Err(e) => {
-                            return Some(Err(CaptureError(format!(
-                                "block after frame {index}: {e}"
-                            ))))
-                        }
-                    };
-                    let big = *big_endian;
-                    let body: Cow<'_, [u8]> = block.body;
-                    match block.type_ {
-                        SECTION_HEADER_BLOCK => {
-                            // The byte-order magic says how the new section is written.
-                            *big_endian = body.get(0..4) == Some(&[0x1a, 0x2b, 0x3c, 0x4d]);
-                            ifaces.clear();
-                        }
-                        INTERFACE_DESCRIPTION_BLOCK => {
-                            let link =
-                                DataLink::from(u32::from(u16_at(&body, 0, big).unwrap_or(0)));
-                            let mut ts_per_sec = 1_000_000u64;
-                            for (code, v) in options(body.get(8..).unwrap_or(&[]), big) {
-                                if code == 9 {
-                                    if let Some(&res) = v.first() {
-                                        let exp = u32::from(res & 0x7f);
-                                        ts_per_sec = if res & 0x80 != 0 {
-                                            2u64.saturating_pow(exp)
-                                        } else {
-                                            10u64.saturating_pow(exp)
-                                        };
-                                    }
+            } => loop {
+                let src = &all[*pos..];
+                if src.is_empty() {
+                    return None;
+                }
+                let (rem, block) = match parser.next_raw_block(src) {
+                    Ok(x) => x,
+                    Err(e) => return Some(Err(truncated(e))),
+                };
+                *pos = all.len() - rem.len();
+                let big = *big_endian;
+                let Cow::Borrowed(body) = block.body else {
+                    return Some(Err(CaptureError(format!(
+                        "frame {at}: unexpected block copy"
+                    ))));
+                };
+                match block.type_ {
+                    SECTION_HEADER_BLOCK => {
+                        // The byte-order magic says how the new section is written.
+                        *big_endian = body.get(0..4) == Some(&[0x1a, 0x2b, 0x3c, 0x4d]);
+                        ifaces.clear();
+                    }
+                    INTERFACE_DESCRIPTION_BLOCK => {
+                        let link = DataLink::from(u32::from(u16_at(body, 0, big).unwrap_or(0)));
+                        let mut ts_per_sec = 1_000_000u64;
+                        for (code, v) in options(body.get(8..).unwrap_or(&[]), big) {
+                            if code == 9 {
+                                if let Some(&res) = v.first() {
+                                    let exp = u32::from(res & 0x7f);
+                                    ts_per_sec = if res & 0x80 != 0 {
+                                        2u64.saturating_pow(exp)
+                                    } else {
+                                        10u64.saturating_pow(exp)
+                                    };
                                 }
                             }
-                            ifaces.push(Iface {
-                                link,
-                                ts_per_sec: ts_per_sec.max(1),
-                            });
                         }
-                        ENHANCED_PACKET_BLOCK => {
-                            let parsed = (|| {
-                                let iface = u32_at(&body, 0, big)? as usize;
-                                let ts = (u64::from(u32_at(&body, 4, big)?) << 32)
-                                    | u64::from(u32_at(&body, 8, big)?);
-                                let caplen = u32_at(&body, 12, big)? as usize;
-                                body.get(20..20 + caplen)?;
-                                let opts = body.get(20 + caplen.div_ceil(4) * 4..).unwrap_or(&[]);
-                                let flags = options(opts, big)
-                                    .find(|(c, _)| *c == 2)
-                                    .and_then(|(_, v)| u32_at(v, 0, big));
-                                Some((iface, ts, caplen, flags))
-                            })();
-                            let Some((iface, ts, caplen, flags)) = parsed else {
-                                return Some(Err(CaptureError(format!(
-                                    "frame {index}: truncated enhanced packet block"
-                                ))));
-                            };
-                            let Some(i) = ifaces.get(iface).copied() else {
-                                return Some(Err(CaptureError(format!(
-                                    "frame {index}: interface {iface} is not described in the file"
-                                ))));
-                            };
-                            self.index += 1;
-                            // pcapng flags, bits 0-1: 01 inbound (sent by the VM), 10 outbound (to the VM).
-                            let way = flags.and_then(|f| match f & 0b11 {
-                                0b01 => Some(Way::FromVm),
-                                0b10 => Some(Way::ToVm),
-                                _ => None,
-                            });
-                            let time = ts_to_duration(ts, i.ts_per_sec);
-                            buf.clear();
-                            buf.extend_from_slice(&body[20..20 + caplen]);
-                            break (time, way, i.link);
-                        }
-                        _ => {}
+                        ifaces.push(Iface {
+                            link,
+                            ts_per_sec: ts_per_sec.max(1),
+                        });
                     }
-                };
-                Some(
-                    check_link(link)
-                        .and_then(|_| to_ethernet(link, Cow::Borrowed(buf.as_slice()), way))
-                        .map(|(data, way, dst_unknown)| Captured {
-                            index,
-                            time,
-                            way,
-                            data,
-                            dst_unknown,
-                        }),
-                )
-            }
+                    ENHANCED_PACKET_BLOCK => {
+                        let parsed = (|| {
+                            let iface = u32_at(body, 0, big)? as usize;
+                            let ts = (u64::from(u32_at(body, 4, big)?) << 32)
+                                | u64::from(u32_at(body, 8, big)?);
+                            let caplen = u32_at(body, 12, big)? as usize;
+                            let data = body.get(20..20 + caplen)?;
+                            let opts = body.get(20 + caplen.div_ceil(4) * 4..).unwrap_or(&[]);
+                            let flags = options(opts, big)
+                                .find(|(c, _)| *c == 2)
+                                .and_then(|(_, v)| u32_at(v, 0, big));
+                            Some((iface, ts, data, flags))
+                        })();
+                        let Some((iface, ts, data, flags)) = parsed else {
+                            return Some(Err(CaptureError(format!(
+                                "frame {at}: truncated enhanced packet block"
+                            ))));
+                        };
+                        let Some(i) = ifaces.get(iface).copied() else {
+                            return Some(Err(CaptureError(format!(
+                                "frame {at}: interface {iface} is not described in the file"
+                            ))));
+                        };
+                        *index += 1;
+                        // pcapng flags, bits 0-1: 01 inbound (sent by the VM), 10 outbound (to the VM).
+                        let way = flags.and_then(|f| match f & 0b11 {
+                            0b01 => Some(Way::FromVm),
+                            0b10 => Some(Way::ToVm),
+                            _ => None,
+                        });
+                        let time = ts_to_duration(ts, i.ts_per_sec);
+                        return Some(
+                            check_link(i.link)
+                                .and_then(|_| to_ethernet(i.link, Cow::Borrowed(data), way))
+                                .map(|(data, way, dst_unknown)| Captured {
+                                    index: at,
+                                    time,
+                                    way,
+                                    data,
+                                    dst_unknown,
+                                }),
+                        );
+                    }
+                    _ => {}
+                }
+            },
         }
     }
 }
