@@ -104,6 +104,23 @@ impl<'p> Replayer<'p> {
         on_hit: &mut dyn FnMut(&'p Provenance),
     ) -> FrameResult<'p> {
         let frame = Frame::decode_with(&c.data, self.track);
+        self.step_decoded(c, frame, on_hit)
+    }
+
+    /// Whether frames for this replayer must be decoded with checksum verification (see
+    /// [`Frame::decode_with`]); needed to decode frames on another thread.
+    pub fn verifies_checksums(&self) -> bool {
+        self.track
+    }
+
+    /// Evaluates a captured frame that was already decoded (with
+    /// `Frame::decode_with(&c.data, self.verifies_checksums())`).
+    pub fn step_decoded(
+        &mut self,
+        c: &Captured,
+        frame: Frame,
+        on_hit: &mut dyn FnMut(&'p Provenance),
+    ) -> FrameResult<'p> {
         let (way, way_source) = match (c.way, self.direction) {
             (Some(w), _) => (w, WaySource::Capture),
             (None, Some(w)) => (w, WaySource::Option),

@@ -4,8 +4,9 @@ use crate::{output, BindingArgs};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nwf_compiler::driver;
 use nwf_compiler::program::{Program, Provenance, Way};
-use nwf_simulator::capture::{CaptureReader, CaptureWriter};
+use nwf_simulator::capture::{CaptureReader, CaptureWriter, Captured};
 use nwf_simulator::eval::{Context, Verdict};
+use nwf_simulator::frame::Frame;
 use nwf_simulator::replay::{FrameResult, Replayer, WaySource};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
@@ -52,6 +53,75 @@ pub struct Args {
     annotate: Option<PathBuf>,
     /// The capture (pcap or pcapng; Ethernet, Linux cooked SLL or SLL2).
     capture: PathBuf,
+}
+
+/// One decoded frame of a batch; its bytes are `bytes[start..end]` of the batch.
+struct Item {
+    index: usize,
+    time: std::time::Duration,
+    way: Option<Way>,
+    dst_unknown: bool,
+    start: usize,
+    end: usize,
+    frame: Frame,
+}
+
+/// Frames passed from the reading thread to the evaluating one.
+#[derive(Default)]
+struct Batch {
+    items: Vec<Item>,
+    bytes: Vec<u8>,
+}
+
+const BATCH: usize = 1024;
+
+/// Reads and decodes the capture into batches until the end, an error, or the receiver leaving.
+fn read_batches(
+    mut reader: CaptureReader,
+    verify: bool,
+    tx: std::sync::mpsc::SyncSender<Result<Batch, String>>,
+    recycled: std::sync::mpsc::Receiver<Batch>,
+) {
+    loop {
+        let mut batch = recycled.try_recv().unwrap_or_default();
+        batch.items.clear();
+        batch.bytes.clear();
+        let mut end = false;
+        while batch.items.len() < BATCH {
+            match reader.next_frame() {
+                None => {
+                    end = true;
+                    break;
+                }
+                Some(Err(e)) => {
+                    if !batch.items.is_empty() {
+                        let _ = tx.send(Ok(std::mem::take(&mut batch)));
+                    }
+                    let _ = tx.send(Err(e.to_string()));
+                    return;
+                }
+                Some(Ok(c)) => {
+                    let start = batch.bytes.len();
+                    batch.bytes.extend_from_slice(&c.data);
+                    batch.items.push(Item {
+                        index: c.index,
+                        time: c.time,
+                        way: c.way,
+                        dst_unknown: c.dst_unknown,
+                        start,
+                        end: batch.bytes.len(),
+                        frame: Frame::decode_with(&c.data, verify),
+                    });
+                }
+            }
+        }
+        if !batch.items.is_empty() && tx.send(Ok(batch)).is_err() {
+            return;
+        }
+        if end {
+            return;
+        }
+    }
 }
 
 fn way_name(w: Way) -> &'static str {
@@ -131,7 +201,7 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
     let Some(program) = run.program else {
         return Ok(ExitCode::from(1));
     };
-    let mut reader = match CaptureReader::open(&args.capture) {
+    let reader = match CaptureReader::open(&args.capture) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("nwf: error: {e}");
@@ -184,73 +254,98 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
             "index", "time", "dir", "verdict", "decided by"
         )?;
     }
-    while let Some(next) = reader.next_frame() {
-        let c = match next {
-            Ok(c) => c,
+    // Reading and decoding run on a second thread, evaluation (which keeps the connection
+    // state, so it is sequential) on this one; batches of frames go between them.
+    let verify = replayer.verifies_checksums();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Batch, String>>(4);
+    let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<Batch>();
+    let decoder = std::thread::spawn(move || read_batches(reader, verify, tx, recycle_rx));
+    let mut failure = None;
+    'frames: for batch in rx {
+        let batch = match batch {
+            Ok(b) => b,
             Err(e) => {
-                progress.finish_and_clear();
-                out.flush()?;
-                eprintln!("nwf: error: {e}");
-                return Ok(ExitCode::from(1));
+                failure = Some(e);
+                break;
             }
         };
-        let r = if args.format == SimFormat::Summary {
-            replayer.step_traced(&c, &mut |p| matched[p.id as usize] += 1)
-        } else {
-            replayer.step(&c)
-        };
-        if r.way_source == WaySource::Inferred && !warned_inferred {
-            warned_inferred = true;
-            progress.suspend(|| {
+        for item in &batch.items {
+            let c = Captured {
+                index: item.index,
+                time: item.time,
+                way: item.way,
+                data: std::borrow::Cow::Borrowed(&batch.bytes[item.start..item.end]),
+                dst_unknown: item.dst_unknown,
+            };
+            let r = if args.format == SimFormat::Summary {
+                replayer.step_decoded(&c, item.frame, &mut |p| matched[p.id as usize] += 1)
+            } else {
+                replayer.step_decoded(&c, item.frame, &mut |_| {})
+            };
+            if r.way_source == WaySource::Inferred && !warned_inferred {
+                warned_inferred = true;
+                progress.suspend(|| {
                 eprintln!(
                     "warning: {} does not record directions; inferring them from the VM's MAC {} (spoofed frames defeat this; use --direction)",
                     args.capture.display(),
                     program.mac
                 )
             });
-        }
-        if c.dst_unknown && !warned_cooked {
-            warned_cooked = true;
-            progress.suspend(|| {
+            }
+            if c.dst_unknown && !warned_cooked {
+                warned_cooked = true;
+                progress.suspend(|| {
                 eprintln!(
                     "warning: {} is a Linux cooked capture, which does not record destination MAC addresses; rules that test dstmacaddr see 00:00:00:00:00:00",
                     args.capture.display()
                 )
             });
+            }
+            frames += 1;
+            if frames.is_multiple_of(4096) {
+                progress.set_position(frames);
+            }
+            counts[r.outcome.verdict as usize] += 1;
+            let time = c.time.as_secs_f64();
+            match args.format {
+                SimFormat::Table => writeln!(
+                    out,
+                    "{:>6}  {:>12.6}  {:<3}  {:<6}  {:<40}  {}",
+                    c.index,
+                    time,
+                    way_name(r.way),
+                    verdict_name(r.outcome.verdict),
+                    rule_text(r.outcome.rule),
+                    r.frame
+                )?,
+                SimFormat::Json => writeln!(out, "{}", json_line(c.index, time, &r))?,
+                SimFormat::Summary => match r.outcome.rule {
+                    Some(p) => decided[p.id as usize] += 1,
+                    None => decided_default += 1,
+                },
+            }
+            if let Some(w) = annotate.as_mut() {
+                let comment = format!(
+                    "nwf: {} by {}",
+                    verdict_name(r.outcome.verdict),
+                    rule_text(r.outcome.rule)
+                );
+                if let Err(e) = w.write(c.time, Some(r.way), &c.data, Some(&comment)) {
+                    failure = Some(e.to_string());
+                    break 'frames;
+                }
+            }
         }
-        frames += 1;
-        if frames.is_multiple_of(4096) {
-            progress.set_position(frames);
-        }
-        counts[r.outcome.verdict as usize] += 1;
-        let time = c.time.as_secs_f64();
-        match args.format {
-            SimFormat::Table => writeln!(
-                out,
-                "{:>6}  {:>12.6}  {:<3}  {:<6}  {:<40}  {}",
-                c.index,
-                time,
-                way_name(r.way),
-                verdict_name(r.outcome.verdict),
-                rule_text(r.outcome.rule),
-                r.frame
-            )?,
-            SimFormat::Json => writeln!(out, "{}", json_line(c.index, time, &r))?,
-            SimFormat::Summary => match r.outcome.rule {
-                Some(p) => decided[p.id as usize] += 1,
-                None => decided_default += 1,
-            },
-        }
-        if let Some(w) = annotate.as_mut() {
-            let comment = format!(
-                "nwf: {} by {}",
-                verdict_name(r.outcome.verdict),
-                rule_text(r.outcome.rule)
-            );
-            w.write(c.time, Some(r.way), &c.data, Some(&comment))?;
-        }
+        let _ = recycle_tx.send(batch);
     }
+    drop(recycle_tx);
+    let _ = decoder.join();
     progress.finish_and_clear();
+    if let Some(e) = failure {
+        out.flush()?;
+        eprintln!("nwf: error: {e}");
+        return Ok(ExitCode::from(1));
+    }
     if args.format == SimFormat::Summary {
         write_summary(
             &mut out,
