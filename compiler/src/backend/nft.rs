@@ -477,21 +477,7 @@ impl Compiler<'_> {
                 );
                 return None;
             }
-            (
-                f @ (Field::StpType
-                | Field::StpFlags
-                | Field::StpRootPriority
-                | Field::StpRootAddr
-                | Field::StpRootCost
-                | Field::StpSenderPriority
-                | Field::StpSenderAddr
-                | Field::StpPort
-                | Field::StpMsgAge
-                | Field::StpMaxAge
-                | Field::StpHelloTime
-                | Field::StpForwardDelay),
-                _,
-            ) => {
+            (f, _) if is_stp_field(f) => {
                 // Offsets in bits from the start of the frame, as the kernel's ebtables stp
                 // match reads them (one byte early: see frame.rs in the simulator).
                 let (off, len) = match f {
