@@ -324,30 +324,12 @@ impl Net {
             net.step("ip", &["link", "set", i, "up"], None);
         }
         for (ns, ifname) in [(&vns, "vm0"), (&pns, "peer0")] {
-            net.step(
-                "ip",
-                &[
-                    "netns",
-                    "exec",
-                    ns,
-                    "sysctl",
-                    "-qw",
-                    "net.ipv6.conf.all.disable_ipv6=1",
-                ],
-                None,
-            );
-            net.step(
-                "ip",
-                &[
-                    "netns",
-                    "exec",
-                    ns,
-                    "sysctl",
-                    "-qw",
-                    "net.ipv6.conf.default.disable_ipv6=1",
-                ],
-                None,
-            );
+            for sysctl in [
+                "net.ipv6.conf.all.disable_ipv6=1",
+                "net.ipv6.conf.default.disable_ipv6=1",
+            ] {
+                net.step("ip", &["netns", "exec", ns, "sysctl", "-qw", sysctl], None);
+            }
             net.step("ip", &["-n", ns, "link", "set", ifname, "up"], None);
         }
         // A private conntrack zone for this case's frames.
