@@ -1,0 +1,519 @@
+//! Lowering shared by the front ends: attributes, values, rules and filter headers become IR,
+//! with the same diagnostics whichever syntax they were written in.
+//!
+//! Each front end finds the pieces (names, values and their spans) in its own syntax and hands
+//! them here as [`RawAttr`]s; what a piece means, and what is wrong with it, is decided only
+//! here. The messages name elements and attributes as the XML does, because that is the
+//! vocabulary of libvirt's documentation and of the language table.
+
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::ir::{AttrValue, Filter, Match, Operand, Param};
+use crate::lang::{self, ProtoSpec, ValueType};
+use crate::source::{FileId, Span};
+use crate::value::{self, Value};
+
+/// An attribute as read: name, value and their spans.
+pub(crate) struct RawAttr<'a> {
+    /// The attribute (or keyword) name.
+    pub name: &'a str,
+    /// The value text.
+    pub value: &'a str,
+    /// Where the name is.
+    pub name_span: Span,
+    /// Where the value is.
+    pub value_span: Span,
+}
+
+/// The lowering context: the file being read and the diagnostics sink.
+pub(crate) struct Lower<'d> {
+    /// The file being read.
+    pub file: FileId,
+    /// Where problems go.
+    pub diags: &'d mut Diagnostics,
+}
+
+impl Lower<'_> {
+    /// A span in the file being read.
+    pub fn span(&self, r: std::ops::Range<usize>) -> Span {
+        Span::new(self.file, r)
+    }
+
+    /// E0101: a required attribute is missing (`at`: the element or statement).
+    pub fn missing_attr(&mut self, at: Span, elem: &str, attr: &str, doc: &str) {
+        self.diags.push(
+            Diagnostic::error("E0101", format!("<{elem}> needs the `{attr}` attribute"))
+                .at(at, format!("`{attr}` is missing"))
+                .with_note(format!("{attr}: {doc}")),
+        );
+    }
+
+    /// Builds a filter from its header: name, chain and priority as written (values and
+    /// spans), checking each (E0101, E0106, E0107, E0108). `at` is the filter's start.
+    pub fn filter_head(
+        &mut self,
+        at: Span,
+        name: Option<(String, Span)>,
+        chain: Option<(String, Span)>,
+        prio: Option<(&str, Span)>,
+    ) -> Filter {
+        let spec = lang::element("filter").expect("filter is in the table");
+        let (name, name_span) = match name {
+            Some((n, s)) if is_filter_name(&n) => (n, s),
+            Some((bad, s)) => {
+                self.diags.push(
+                    Diagnostic::error("E0106", format!("invalid filter name `{bad}`"))
+                        .at(s, "expected a non-empty name without spaces or `/`"),
+                );
+                (bad, s)
+            }
+            None => {
+                self.missing_attr(at, "filter", "name", spec.attrs[0].doc);
+                (String::new(), at)
+            }
+        };
+        let chain_name = match &chain {
+            None => "root".to_string(),
+            Some((c, s)) => {
+                if let Err(msg) = check_chain_name(c) {
+                    let prefixes: Vec<_> = lang::CHAIN_PREFIXES.iter().map(|p| p.0).collect();
+                    let mut d = Diagnostic::error("E0107", format!("invalid chain name `{c}`"))
+                        .at(*s, msg)
+                        .with_note(format!(
+                            "a chain is `root` or starts with one of: {}; at most {} characters of [A-Za-z0-9_.:-]",
+                            prefixes[1..].join(", "),
+                            lang::MAX_CHAIN_NAME
+                        ));
+                    if let Some(sugg) = lang::did_you_mean(c, prefixes.iter().copied()) {
+                        d = d
+                            .with_help(format!("did you mean `{sugg}`?"))
+                            .with_fix(sugg);
+                    }
+                    self.diags.push(d);
+                }
+                c.clone()
+            }
+        };
+        let default_prio = lang::chain_default_priority(&chain_name).unwrap_or(0);
+        let priority = match prio {
+            None => default_prio,
+            Some((p, s)) => match p.trim().parse::<i32>() {
+                Ok(v) if (lang::PRIORITY_RANGE.0..=lang::PRIORITY_RANGE.1).contains(&v) => v,
+                Ok(v) => {
+                    self.diags.push(
+                        Diagnostic::error("E0108", format!("chain priority {v} is out of range"))
+                            .at(s, "expected a number from -1000 to 1000"),
+                    );
+                    default_prio
+                }
+                Err(_) => {
+                    self.diags.push(
+                        Diagnostic::error("E0108", format!("invalid chain priority `{p}`"))
+                            .at(s, "expected a decimal number from -1000 to 1000"),
+                    );
+                    default_prio
+                }
+            },
+        };
+        // libvirt range-checks a root filter's priority and then ignores it (W0204 says so).
+        let priority = if chain_name == "root" { 0 } else { priority };
+        Filter {
+            name,
+            chain: chain_name,
+            priority,
+            priority_written: prio.is_some(),
+            uuid: None,
+            entries: Vec::new(),
+            file: self.file,
+            span: at,
+            name_span,
+            chain_span: chain.as_ref().map(|(_, s)| *s),
+            priority_span: prio.map(|(_, s)| s),
+            comments: Vec::new(),
+            trailing_comments: Vec::new(),
+        }
+    }
+
+    /// Reads a `<uuid>` (or `uuid` statement) into the filter: E0113 if invalid or repeated.
+    /// `span`: the value; `at`: the element or statement.
+    pub fn uuid_into(&mut self, text: &str, span: Span, at: Span, f: &mut Filter) {
+        if f.uuid.is_some() {
+            self.diags.push(
+                Diagnostic::error("E0113", "a filter has at most one <uuid>")
+                    .at(at, "second <uuid>"),
+            );
+        } else if !is_uuid(text) {
+            self.diags.push(
+                Diagnostic::error("E0113", format!("invalid UUID `{text}`"))
+                    .at(span, "expected 32 hex digits, optionally as 8-4-4-4-12"),
+            );
+        } else {
+            f.uuid = Some(text.to_string());
+        }
+    }
+
+    /// Checks one filterref parameter (E0111); `span` is the parameter as a whole.
+    pub fn param(
+        &mut self,
+        (name, ns): (&str, Span),
+        (value, vs): (&str, Span),
+        span: Span,
+    ) -> Option<Param> {
+        let mut ok = true;
+        if !value::is_var_name(name) {
+            self.diags.push(
+                Diagnostic::error("E0111", format!("invalid parameter name `{name}`"))
+                    .at(ns, "expected letters, digits and `_`"),
+            );
+            ok = false;
+        }
+        if !value::is_param_value(value) {
+            let mut d = Diagnostic::error("E0111", format!("invalid parameter value `{value}`"))
+                .at(
+                    vs,
+                    "expected a non-empty value of letters, digits, `_`, `.` and `:`",
+                )
+                .with_note("libvirt silently drops a parameter with such a value");
+            if value.starts_with('$') {
+                d = d.with_note("parameter values cannot refer to variables; the caller's variables are passed on automatically");
+            } else if let Some((addr, _)) = value.split_once('/') {
+                d = d.with_help(format!(
+                    "give the address alone (`{addr}`) and the mask in the rule"
+                ));
+            }
+            self.diags.push(d);
+            ok = false;
+        }
+        ok.then(|| Param {
+            name: name.to_string(),
+            value: value.to_string(),
+            span,
+        })
+    }
+
+    /// `statematch`: false for `false`/`0`; E0104 for anything but true, false, 1, 0.
+    pub fn statematch(&mut self, a: &RawAttr) -> bool {
+        if !matches!(a.value, "true" | "false" | "0" | "1") {
+            self.diags.push(
+                Diagnostic::error("E0104", format!("invalid statematch `{}`", a.value))
+                    .at(a.value_span, "expected true, false, 1 or 0"),
+            );
+        }
+        !matches!(a.value, "false" | "0")
+    }
+
+    /// E0103: an unknown protocol element (the rule is then not read).
+    pub fn unknown_protocol(&mut self, name: &str, span: Span) {
+        let mut d = Diagnostic::error("E0103", format!("unknown protocol element <{name}>"))
+            .at(span, "not a protocol element")
+            .with_note("libvirt silently ignores it, so the rule would match every frame");
+        if let Some(s) = lang::did_you_mean(name, lang::PROTOCOLS.iter().map(|p| p.name)) {
+            d = d.with_help(format!("did you mean <{s}>?")).with_fix(s);
+        }
+        self.diags.push(d);
+    }
+
+    /// Reads one attribute of a protocol element into `m` (or notes it as invalid there).
+    pub fn proto_attr(&mut self, m: &mut Match, a: &RawAttr, negated: bool) {
+        let Some(spec) = m.proto.attr(a.name) else {
+            self.attr_not_allowed(m.proto, a);
+            return;
+        };
+        let Some(value) = self.operand(a, spec.ty) else {
+            m.invalid.push(spec.name);
+            return;
+        };
+        m.attrs.push(AttrValue {
+            spec,
+            value,
+            negated,
+            written_negated: negated,
+            name_span: a.name_span,
+            span: a.value_span,
+        });
+    }
+
+    /// Completes a rule's match: table order (libvirt's processing order, and independent of
+    /// how the attributes were spelled out), libvirt's negation rules, and E0109.
+    pub fn finish_match(&mut self, m: &mut Match) {
+        let proto = m.proto;
+        m.attrs
+            .sort_by_key(|a| proto.attrs.iter().position(|s| s.name == a.spec.name));
+        m.apply_negation_rules();
+        self.check_ports_need_protocol(m);
+    }
+
+    /// E0102: an unknown attribute, with a suggestion or the list of allowed ones.
+    pub fn unknown_attr(&mut self, elem: &str, a: &RawAttr, allowed: &[&'static str]) {
+        let mut d = Diagnostic::error(
+            "E0102",
+            format!("unknown attribute `{}` on <{elem}>", a.name),
+        )
+        .at(
+            a.name_span,
+            "libvirt ignores this attribute; its schema rejects it",
+        );
+        if let Some(s) = lang::did_you_mean(a.name, allowed.iter().copied()) {
+            d = d.with_help(format!("did you mean `{s}`?")).with_fix(s);
+        } else if !allowed.is_empty() {
+            d = d.with_note(format!("allowed here: {}", allowed.join(", ")));
+        }
+        self.diags.push(d);
+    }
+
+    /// An enumerated value (action, direction); E0104 with aliases and suggestions.
+    pub fn enum_value<T: Copy>(&mut self, a: &RawAttr, table: &[lang::EnumEntry<T>]) -> Option<T> {
+        if let Some((_, v, _)) = table.iter().find(|(n, _, _)| *n == a.value) {
+            return Some(*v);
+        }
+        let names: Vec<_> = table.iter().map(|(n, _, _)| *n).collect();
+        let mut d = Diagnostic::error("E0104", format!("invalid {} `{}`", a.name, a.value)).at(
+            a.value_span,
+            format!("expected one of: {}", names.join(", ")),
+        );
+        let alias = lang::ALIASES
+            .iter()
+            .find(|(w, n)| w.eq_ignore_ascii_case(a.value) && names.contains(n))
+            .map(|(_, n)| *n);
+        if let Some(s) = alias.or_else(|| lang::did_you_mean(a.value, names.iter().copied())) {
+            d = d.with_help(format!("did you mean `{s}`?")).with_fix(s);
+        }
+        self.diags.push(d);
+        None
+    }
+
+    /// A rule priority: W0101 out of range, E0104 not a number (both give libvirt's 500).
+    pub fn rule_priority(&mut self, a: &RawAttr) -> i32 {
+        let (lo, hi) = lang::PRIORITY_RANGE;
+        match a.value.trim().parse::<i64>() {
+            Ok(v) if (i64::from(lo)..=i64::from(hi)).contains(&v) => v as i32,
+            Ok(v) => {
+                self.diags.push(
+                    Diagnostic::warning("W0101", format!("rule priority {v} is out of range"))
+                        .at(a.value_span, "libvirt silently uses 500 instead")
+                        .with_help("use a priority from -1000 to 1000"),
+                );
+                lang::DEFAULT_RULE_PRIORITY
+            }
+            Err(_) => {
+                self.diags.push(
+                    Diagnostic::error("E0104", format!("invalid rule priority `{}`", a.value))
+                        .at(a.value_span, "expected a decimal number from -1000 to 1000")
+                        .with_note("libvirt silently uses 500 for it; its schema rejects it"),
+                );
+                lang::DEFAULT_RULE_PRIORITY
+            }
+        }
+    }
+
+    /// E0102: an attribute the protocol element does not have (with where it exists).
+    pub fn attr_not_allowed(&mut self, proto: &ProtoSpec, a: &RawAttr) {
+        let elsewhere: Vec<&str> = lang::PROTOCOLS
+            .iter()
+            .filter(|p| p.attr(a.name).is_some())
+            .map(|p| p.name)
+            .collect();
+        if elsewhere.is_empty() {
+            let allowed: Vec<&'static str> = proto
+                .attrs
+                .iter()
+                .map(|s| s.name)
+                .chain(["match"])
+                .collect();
+            self.unknown_attr(proto.name, a, &allowed);
+            return;
+        }
+        let mut d = Diagnostic::error(
+            "E0102",
+            format!("attribute `{}` is not allowed on <{}>", a.name, proto.name),
+        )
+        .at(a.name_span, format!("<{}> has no `{}`", proto.name, a.name))
+        .with_note(format!("`{}` exists on: {}", a.name, elsewhere.join(", ")));
+        if let Some(s) = lang::did_you_mean(a.name, proto.attrs.iter().map(|s| s.name)) {
+            d = d.with_help(format!("did you mean `{s}`?")).with_fix(s);
+        }
+        self.diags.push(d);
+    }
+
+    /// A value or variable for an attribute of type `ty` (E0104, E0110, E0112, E0117, W0214).
+    pub fn operand(&mut self, a: &RawAttr, ty: ValueType) -> Option<Operand> {
+        if a.value.starts_with('$') && ty == ValueType::Comment {
+            self.diags.push(
+                Diagnostic::error("E0117", "a comment cannot start with `$`")
+                    .at(
+                        a.value_span,
+                        "libvirt reads this as a variable and then fails to apply the rule",
+                    )
+                    .with_help("start the comment with another character"),
+            );
+            return None;
+        }
+        if a.value.starts_with('$')
+            && matches!(
+                ty,
+                ValueType::States | ValueType::TcpFlags | ValueType::Bool
+            )
+        {
+            self.diags.push(
+                Diagnostic::error("E0112", format!("`{}` cannot take a variable", a.name))
+                    .at(a.value_span, format!("expected {}", ty.describe()))
+                    .with_note("libvirt accepts the definition but never applies the variable's value here"),
+            );
+            return None;
+        }
+        if a.value.starts_with('$') {
+            return match value::parse_var_ref(a.value) {
+                Ok(v) => Some(Operand::Var(v)),
+                Err(msg) => {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "E0110",
+                            format!("invalid variable reference `{}`", a.value),
+                        )
+                        .at(a.value_span, msg)
+                        .with_note("forms: $NAME, $NAME[@N] (iterator N), $NAME[N] (element N)"),
+                    );
+                    None
+                }
+            };
+        }
+        if ty == ValueType::Comment && a.value.chars().count() > 256 {
+            let keep: String = a.value.chars().take(256).collect();
+            let cut = a.value_span.start as usize + keep.len();
+            self.diags.push(
+                Diagnostic::warning(
+                    "W0214",
+                    format!(
+                        "the comment has {} characters; libvirt keeps 256",
+                        a.value.chars().count()
+                    ),
+                )
+                .at(
+                    Span::new(self.file, cut..a.value_span.end as usize),
+                    "libvirt silently drops this part",
+                ),
+            );
+            return Some(Operand::Lit(Value::Text(keep)));
+        }
+        match value::parse(ty, a.value) {
+            Ok(v) => {
+                if let (ValueType::MacMask, Value::MacMask(m)) = (ty, &v) {
+                    if !m.is_contiguous_mask() {
+                        self.diags.push(
+                            Diagnostic::error(
+                                "E0104",
+                                format!("invalid value `{}` for `{}`", a.value, a.name),
+                            )
+                            .at(a.value_span, "the mask's bits are not contiguous")
+                            .with_note(format!("expected {}", ty.describe())),
+                        );
+                        return None;
+                    }
+                }
+                Some(Operand::Lit(v))
+            }
+            Err(e) => {
+                let shown = if a.value.chars().count() > 60 {
+                    format!("{}...", a.value.chars().take(60).collect::<String>())
+                } else {
+                    a.value.to_string()
+                };
+                let mut d =
+                    Diagnostic::error("E0104", format!("invalid value `{shown}` for `{}`", a.name))
+                        .at(a.value_span, format!("expected {}", ty.describe()));
+                if let Some(detail) = e.detail {
+                    d = d.with_note(detail);
+                }
+                if a.name == "dstipto" && a.value.parse::<std::net::Ipv6Addr>().is_ok() {
+                    d = d.with_note(
+                        "libvirt's parser types `dstipto` as IPv4 on every element (a libvirt bug), so an IPv6 range end cannot be written",
+                    );
+                }
+                if let Some(s) = e.suggestion {
+                    d = d.with_help(format!("did you mean `{s}`?")).with_fix(s);
+                }
+                self.diags.push(d);
+                None
+            }
+        }
+    }
+
+    /// E0109: ports on <ip>/<ipv6> need a port protocol.
+    pub fn check_ports_need_protocol(&mut self, m: &Match) {
+        if !matches!(m.proto.name, "ip" | "ipv6") {
+            return;
+        }
+        let Some(port) = m.attrs.iter().find(|a| a.spec.name.contains("port")) else {
+            return;
+        };
+        if m.invalid.contains(&"protocol") {
+            return; // already reported as an invalid value
+        }
+        let proto = m.get("protocol");
+        let ok = match proto.map(|p| &p.value) {
+            Some(Operand::Lit(Value::Number(n))) => matches!(n, 6 | 17 | 33 | 132),
+            _ => false,
+        };
+        if !ok {
+            let mut d = Diagnostic::error(
+                "E0109",
+                format!("`{}` needs protocol tcp, udp, dccp or sctp", port.spec.name),
+            )
+            .at(port.name_span, "port match without a port protocol");
+            if let Some(p) = proto.filter(|p| matches!(p.value, Operand::Var(_))) {
+                d = d.related(
+                    p.span,
+                    "libvirt cannot check a variable protocol, so it always rejects this",
+                );
+            } else if let Some(p) = proto {
+                d = d.related(p.span, "this protocol has no ports");
+            } else {
+                d = d.with_help(format!(
+                    "add protocol='tcp' (or udp, sctp) to <{}>",
+                    m.proto.name
+                ));
+            }
+            self.diags.push(d);
+        }
+    }
+}
+
+/// Whether libvirt accepts this filter name.
+pub(crate) fn is_filter_name(s: &str) -> bool {
+    !s.is_empty() && !s.contains('/') && !s.chars().any(char::is_whitespace)
+}
+
+fn check_chain_name(c: &str) -> Result<(), String> {
+    if c == "root" {
+        return Ok(());
+    }
+    if c.len() > lang::MAX_CHAIN_NAME {
+        return Err(format!(
+            "{} characters; at most {}",
+            c.len(),
+            lang::MAX_CHAIN_NAME
+        ));
+    }
+    if let Some(bad) = c
+        .chars()
+        .find(|ch| !(ch.is_ascii_alphanumeric() || "_.:-".contains(*ch)))
+    {
+        return Err(format!("`{bad}` is not allowed in a chain name"));
+    }
+    if c.starts_with("root") {
+        return Err("only `root` itself may start with `root`".into());
+    }
+    if lang::chain_default_priority(c).is_none() {
+        return Err("does not start with a protocol prefix".into());
+    }
+    Ok(())
+}
+
+/// libvirt's UUID parser is liberal: 32 hex digits, with `-` or spaces allowed between them.
+fn is_uuid(s: &str) -> bool {
+    let digits: Vec<char> = s
+        .trim()
+        .chars()
+        .filter(|c| *c != '-' && *c != ' ')
+        .collect();
+    digits.len() == 32 && digits.iter().all(|c| c.is_ascii_hexdigit())
+}
