@@ -53,6 +53,8 @@ enum Command {
     Synth(cmd::synth::Args),
     /// Compile the filters of one or more ports to one deployable ruleset (nftables).
     Compile(cmd::compile::Args),
+    /// Run the language server on standard input and output (for editors).
+    Lsp(cmd::lsp::Args),
 }
 
 /// Options of commands that instantiate one port's filters.
@@ -93,6 +95,7 @@ fn main() -> ExitCode {
         Command::Simulate(a) => cmd::simulate::run(a, color),
         Command::Synth(a) => cmd::synth::run(a),
         Command::Compile(a) => cmd::compile::run(a, color),
+        Command::Lsp(a) => cmd::lsp::run(a),
     };
     match result {
         Ok(code) => code,

@@ -17,6 +17,7 @@ pub mod instantiate;
 pub mod ir;
 pub mod lang;
 pub mod library;
+pub mod position;
 mod lower;
 pub mod program;
 pub mod source;

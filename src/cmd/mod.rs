@@ -3,6 +3,7 @@
 pub mod check;
 pub mod compile;
 pub mod fmt;
+pub mod lsp;
 pub mod show;
 pub mod simulate;
 pub mod synth;

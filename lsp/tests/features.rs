@@ -1,0 +1,443 @@
+//! Drives the server in-process as an editor would and snapshots every feature's answers.
+
+mod common;
+
+use common::{pos, redact, uri, ws_root, Client};
+use insta::assert_snapshot;
+use serde_json::{json, Value};
+
+fn read(name: &str) -> (String, String) {
+    let p = ws_root().join(name);
+    (uri(&p), std::fs::read_to_string(&p).expect("fixture"))
+}
+
+fn td(u: &str) -> Value {
+    json!({ "uri": u })
+}
+
+/// Labels of completion items, one per line.
+fn labels(v: &Value) -> String {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|i| i["label"].as_str().unwrap_or("?").to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
+
+async fn start() -> Client {
+    Client::start(Some(&ws_root()), json!({ "debounceMs": 5 })).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diagnostics_on_open_and_change() {
+    let mut c = start().await;
+    let (u, text) = read("web.xml");
+    c.open(&u, &text).await;
+    let d = c.diagnostics(&u, Some(1)).await;
+    assert_snapshot!("diagnostics_open", redact(&d));
+
+    // Fix the typo with an incremental edit: the E0102 goes away.
+    let p = pos(&text, "srcipadr", 0);
+    let (line, col) = (
+        p["line"].as_u64().unwrap() as u32,
+        p["character"].as_u64().unwrap() as u32,
+    );
+    c.change(&u, &[(line, col, line, col + 8, "srcipaddr")])
+        .await;
+    let d = c.diagnostics(&u, Some(2)).await;
+    assert_snapshot!("diagnostics_after_edit", redact(&d));
+
+    // A cycle shows the other end as related information.
+    let (la, ta) = read("loop-a.xml");
+    c.open(&la, &ta).await;
+    let d = c.diagnostics(&la, Some(1)).await;
+    assert_snapshot!("diagnostics_cycle_related", redact(&d));
+
+    // Closing clears.
+    c.notify("textDocument/didClose", json!({"textDocument": td(&la)}))
+        .await;
+    let d = c.diagnostics(&la, None).await;
+    assert_eq!(d, json!([]));
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hover() {
+    let mut c = start().await;
+    let (u, text) = read("web.xml");
+    c.open(&u, &text).await;
+    let mut out = String::new();
+    for (what, needle, delta) in [
+        (
+            "element rule (evaluation order)",
+            "<rule action='accept' direction='in'",
+            2,
+        ),
+        ("element filterref", "<filterref filter='base", 3),
+        ("protocol element tcp", "<tcp", 2),
+        ("attribute dstportstart", "dstportstart", 3),
+        ("attribute action", "action='drop'", 2),
+        ("value drop", "action='drop'", 9),
+        ("value inout", "'inout'", 2),
+        ("value udp (ip protocol)", "'udp'", 2),
+        ("variable $IP", "'$IP'", 2),
+        ("filterref target summary", "'base-rules'", 3),
+        ("stdlib-less unknown target", "'clean-trafic'", 3),
+        ("parameter name", "name='IP'", 6),
+        ("chain value", "chain='root'", 8),
+    ] {
+        let h = c
+            .call(
+                "textDocument/hover",
+                json!({"textDocument": td(&u), "position": pos(&text, needle, delta)}),
+            )
+            .await;
+        out.push_str(&format!("## {what}\n{}\n\n", redact(&h)));
+    }
+    assert_snapshot!("hover", out);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completion() {
+    let mut c = start().await;
+    let u = uri(&ws_root().join("scratch.xml"));
+    let mut out = String::new();
+    let cases: &[(&str, &str, &str, usize)] = &[
+        ("root element", "<", "<", 1),
+        (
+            "elements in a filter",
+            "<filter name='s'>\n  <\n</filter>",
+            "  <",
+            3,
+        ),
+        (
+            "protocol elements in a rule",
+            "<filter name='s'>\n<rule action='accept' direction='in'>\n<t\n</rule></filter>",
+            "<t",
+            2,
+        ),
+        (
+            "attributes of tcp (only its own, not the present one)",
+            "<filter name='s'><rule action='accept' direction='in'><tcp srcportstart='1' ",
+            "srcportstart='1' ",
+            17,
+        ),
+        ("attributes of rule", "<filter name='s'><rule ", "<rule ", 6),
+        ("actions", "<filter name='s'><rule action='", "action='", 8),
+        (
+            "directions",
+            "<filter name='s'><rule action='drop' direction='i'",
+            "direction='",
+            12,
+        ),
+        (
+            "protocol ids",
+            "<filter name='s'><rule action='drop' direction='in'><mac protocolid=''/>",
+            "protocolid='",
+            12,
+        ),
+        (
+            "arp opcodes",
+            "<filter name='s'><rule action='drop' direction='in'><arp opcode=\"\"/>",
+            "opcode=\"",
+            8,
+        ),
+        (
+            "states after a comma",
+            "<filter name='s'><rule action='drop' direction='in'><tcp state='NEW,'/>",
+            "NEW,",
+            4,
+        ),
+        (
+            "tcp flags after the slash",
+            "<filter name='s'><rule action='drop' direction='in'><tcp flags='SYN/'/>",
+            "SYN/",
+            4,
+        ),
+        (
+            "variables",
+            "<filter name='s'><rule action='drop' direction='in'><ip srcipaddr='$'/>",
+            "'$",
+            2,
+        ),
+        (
+            "parameter names of the referenced filter",
+            "<filter name='s'><filterref filter='clean-traffic'><parameter name=''/>",
+            "name=''",
+            6,
+        ),
+        ("chains", "<filter name='s' chain=''>", "chain='", 7),
+    ];
+    for (i, (what, text, needle, delta)) in cases.iter().enumerate() {
+        if i == 0 {
+            c.open(&u, text).await;
+        } else {
+            c.change(&u, &[(0, 0, 999, 0, text)]).await;
+        }
+        let r = c
+            .call(
+                "textDocument/completion",
+                json!({"textDocument": td(&u), "position": pos(text, needle, *delta)}),
+            )
+            .await;
+        out.push_str(&format!("## {what}\n{}\n\n", labels(&r)));
+    }
+    assert_snapshot!("completion_labels", out);
+
+    // Filter names: workspace, standard library (one full item shown).
+    let text = "<filter name='s'><filterref filter='cl'/></filter>";
+    c.change(&u, &[(0, 0, 999, 0, text)]).await;
+    let r = c
+        .call(
+            "textDocument/completion",
+            json!({"textDocument": td(&u), "position": pos(text, "'cl", 2)}),
+        )
+        .await;
+    assert_snapshot!("completion_filter_names", labels(&r));
+    let item = r
+        .as_array()
+        .and_then(|a| a.iter().find(|i| i["label"] == "base-rules"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_snapshot!("completion_filter_item", redact(&item));
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn navigation() {
+    let mut c = start().await;
+    let (u, text) = read("web.xml");
+    c.open(&u, &text).await;
+    let mut out = String::new();
+    let def = c
+        .call(
+            "textDocument/definition",
+            json!({"textDocument": td(&u), "position": pos(&text, "'base-rules'", 3)}),
+        )
+        .await;
+    out.push_str(&format!(
+        "## definition of base-rules\n{}\n\n",
+        redact(&def)
+    ));
+
+    // Definition in the standard library: a read-only copy on disk.
+    let (ub, tb) = read("base-rules.xml");
+    c.open(&ub, &tb).await;
+    let def = c
+        .call(
+            "textDocument/definition",
+            json!({"textDocument": td(&ub), "position": pos(&tb, "'clean-traffic'", 3)}),
+        )
+        .await;
+    out.push_str(&format!(
+        "## definition of clean-traffic\n{}\n\n",
+        redact(&def)
+    ));
+    let path = def["uri"]
+        .as_str()
+        .and_then(|s| s.strip_prefix("file://"))
+        .expect("file uri");
+    let meta = std::fs::metadata(path).expect("stdlib copy written");
+    assert!(meta.permissions().readonly(), "stdlib copy is read-only");
+
+    let refs = c
+        .call(
+            "textDocument/references",
+            json!({"textDocument": td(&ub), "position": pos(&tb, "'base-rules'", 3),
+                   "context": {"includeDeclaration": true}}),
+        )
+        .await;
+    out.push_str(&format!(
+        "## references of base-rules\n{}\n\n",
+        redact(&refs)
+    ));
+
+    let prep = c
+        .call(
+            "textDocument/prepareRename",
+            json!({"textDocument": td(&ub), "position": pos(&tb, "'base-rules'", 3)}),
+        )
+        .await;
+    out.push_str(&format!(
+        "## prepareRename base-rules\n{}\n\n",
+        redact(&prep)
+    ));
+    let r = c
+        .call(
+            "textDocument/rename",
+            json!({"textDocument": td(&ub), "position": pos(&tb, "'base-rules'", 3),
+                   "newName": "common-rules"}),
+        )
+        .await;
+    // Sort the edit map so the snapshot is stable.
+    let sorted: std::collections::BTreeMap<String, Value> = r["changes"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    out.push_str(&format!(
+        "## rename base-rules -> common-rules\n{}\n\n",
+        redact(&json!(sorted))
+    ));
+    let stdlib_rename = c
+        .request(
+            "textDocument/prepareRename",
+            json!({"textDocument": td(&ub), "position": pos(&tb, "'clean-traffic'", 3)}),
+        )
+        .await;
+    out.push_str(&format!(
+        "## rename a standard filter is refused\n{}\n\n",
+        redact(&stdlib_rename["error"]["message"])
+    ));
+
+    let syms = c
+        .call(
+            "textDocument/documentSymbol",
+            json!({"textDocument": td(&u)}),
+        )
+        .await;
+    out.push_str(&format!("## document symbols\n{}\n\n", redact(&syms)));
+    let ws = c.call("workspace/symbol", json!({"query": "loop"})).await;
+    out.push_str(&format!("## workspace symbols 'loop'\n{}\n\n", redact(&ws)));
+    assert_snapshot!("navigation", out);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_features() {
+    let mut c = start().await;
+    let (u, text) = read("web.xml");
+    c.open(&u, &text).await;
+    let mut out = String::new();
+    let folds = c
+        .call("textDocument/foldingRange", json!({"textDocument": td(&u)}))
+        .await;
+    out.push_str(&format!("## folding ranges\n{}\n\n", redact(&folds)));
+    let tokens = c
+        .call(
+            "textDocument/semanticTokens/full",
+            json!({"textDocument": td(&u)}),
+        )
+        .await;
+    out.push_str(&format!("## semantic tokens\n{}\n\n", tokens["data"]));
+    let hints = c
+        .call(
+            "textDocument/inlayHint",
+            json!({"textDocument": td(&u), "range": {"start": {"line": 0, "character": 0}, "end": {"line": 99, "character": 0}}}),
+        )
+        .await;
+    out.push_str(&format!("## inlay hints\n{}\n\n", redact(&hints)));
+    let actions = c
+        .call(
+            "textDocument/codeAction",
+            json!({"textDocument": td(&u), "range": {"start": {"line": 0, "character": 0}, "end": {"line": 99, "character": 0}},
+                   "context": {"diagnostics": []}}),
+        )
+        .await;
+    // Only titles and edits: the attached diagnostics are in the diagnostics snapshots.
+    let brief: Vec<Value> = actions
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| json!({"title": x["title"], "kind": x["kind"], "edit": x["edit"]}))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.push_str(&format!("## code actions\n{}\n\n", redact(&json!(brief))));
+    // Formatting refuses a document with errors, and formats a clean one.
+    let f = c
+        .call(
+            "textDocument/formatting",
+            json!({"textDocument": td(&u), "options": {"tabSize": 2, "insertSpaces": true}}),
+        )
+        .await;
+    out.push_str(&format!("## formatting with errors\n{}\n\n", redact(&f)));
+    let (ub, tb) = read("base-rules.xml");
+    c.open(&ub, &tb.replace("  <rule", "<rule")).await;
+    let f = c
+        .call(
+            "textDocument/formatting",
+            json!({"textDocument": td(&ub), "options": {"tabSize": 2, "insertSpaces": true}}),
+        )
+        .await;
+    out.push_str(&format!("## formatting\n{}\n\n", redact(&f)));
+    assert_snapshot!("editing_features", out);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn utf16_positions_and_configuration() {
+    let dir = std::env::temp_dir().join(format!("nwf-lsp-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(
+        dir.join("extra.xml"),
+        "<filter name='from-dir'><rule action='drop' direction='in'/></filter>\n",
+    )
+    .expect("write");
+    let binding = dir.join("binding.xml");
+    std::fs::write(
+        &binding,
+        "<filterbinding><owner><name>vm</name><uuid>d3f5a4e8-0c39-4b2c-9a5e-2f7d3c1b0a99</uuid></owner>\
+         <portdev name='vnet0'/><mac address='52:54:00:aa:bb:cc'/>\
+         <filterref filter='clean-traffic'><parameter name='IP' value='192.0.2.7'/></filterref></filterbinding>",
+    )
+    .expect("write");
+    let mut c = Client::start(
+        None,
+        json!({"nwf": {"filters": [dir.to_string_lossy()], "binding": binding.to_string_lossy(), "debounceMs": 5}}),
+    )
+    .await;
+    // A comment with astral characters before the error: columns count UTF-16 units.
+    let u = "file:///tmp/nwf-lsp-utf16.xml";
+    let text = "<filter name='u'><!-- 😀é --><filterref filter='from-dirr'/>\n<rule action='accept' direction='in'><ip srcipaddr='$IP'/></rule></filter>";
+    c.open(u, text).await;
+    let d = c.diagnostics(u, Some(1)).await;
+    assert_eq!(d[0]["code"], "E0201");
+    assert_eq!(d[0]["range"]["start"], pos(text, "from-dirr", 0));
+    // Edit right after the emoji: insert inside the comment, and see the diagnostic move.
+    let p = pos(text, "é", 0);
+    let col = p["character"].as_u64().unwrap() as u32;
+    c.change(u, &[(0, col, 0, col, "✓")]).await;
+    let d = c.diagnostics(u, Some(2)).await;
+    let (_, server_text) = c.server_text(u).await.expect("open");
+    assert!(server_text.contains("😀✓é"), "{server_text}");
+    assert_eq!(d[0]["range"]["start"]["character"], json!(49));
+    // The fix of the did-you-mean, from a configured directory.
+    assert!(d[0]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("did you mean `from-dir`"));
+    // The binding gives variable values.
+    let h = c
+        .call(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": u}, "position": pos(&server_text, "$IP", 1)}),
+        )
+        .await;
+    assert!(
+        h["contents"]["value"]
+            .as_str()
+            .unwrap_or("")
+            .contains("192.0.2.7"),
+        "{h}"
+    );
+    // Changing the configuration drops the directory: the suggestion is gone.
+    c.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"nwf": {"filters": []}}}),
+    )
+    .await;
+    c.change(u, &[(0, 0, 0, 0, " ")]).await;
+    let d = c.diagnostics(u, Some(3)).await;
+    assert!(
+        !d[0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("did you mean"),
+        "{d}"
+    );
+    c.shutdown().await;
+}
