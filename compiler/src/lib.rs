@@ -12,6 +12,7 @@ pub mod binding;
 pub mod check;
 pub mod diag;
 pub mod driver;
+pub mod frontend;
 pub mod dsl;
 pub mod instantiate;
 pub mod ir;

@@ -5,7 +5,7 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::ir::Filter;
 use crate::source::{FileId, Origin, SourceMap, Span};
 use crate::stdlib::STDLIB;
-use crate::xml;
+use crate::{frontend, xml};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -58,7 +58,7 @@ impl Library {
         lib
     }
 
-    /// Loads every `*.xml` file of a directory (sorted by name, not recursive).
+    /// Loads every `*.xml` and `*.nwf` file of a directory (sorted by name, not recursive).
     pub fn add_dir(&mut self, dir: &Path, diags: &mut Diagnostics) {
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
@@ -159,7 +159,7 @@ impl Library {
     }
 
     fn read(&mut self, id: FileId, provider: Provider, diags: &mut Diagnostics) {
-        let Some(filter) = xml::read_filter(&self.sources, id, diags) else {
+        let Some(filter) = frontend::read_filter(&self.sources, id, diags) else {
             return;
         };
         if filter.name.is_empty() {
@@ -230,7 +230,7 @@ impl Library {
     }
 }
 
-/// Whether a path names a filter source file.
+/// Whether a path names a filter source file: XML (`.xml`) or the DSL (`.nwf`).
 pub fn is_filter_file(p: &Path) -> bool {
-    matches!(p.extension().and_then(|e| e.to_str()), Some("xml"))
+    matches!(p.extension().and_then(|e| e.to_str()), Some("xml" | "nwf"))
 }

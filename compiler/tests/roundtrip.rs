@@ -1,12 +1,13 @@
 //! XML -> IR -> XML -> IR gives the same IR, and `fmt` is idempotent: over every filter file
-//! in `stdlib/` and `testdata/`, and over generated filters (proptest).
+//! in `stdlib/` and `testdata/`, and over generated filters (proptest). Generated filters also
+//! go through the DSL: XML -> DSL -> XML and DSL -> XML -> DSL keep meaning and text.
 
 use nwf_compiler::diag::Diagnostics;
 use nwf_compiler::ir::{AttrValue, Entry, Filter, FilterRef, Match, Operand, Param, Rule};
 use nwf_compiler::lang::{self, Action, Direction, ValueType};
 use nwf_compiler::source::{FileId, Origin, SourceMap, Span};
 use nwf_compiler::value::{Access, MacAddr, SetDir, StateSet, TcpFlags, Value, VarRef};
-use nwf_compiler::xml;
+use nwf_compiler::{dsl, xml};
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,14 @@ fn read(text: &str) -> (Option<Filter>, Diagnostics) {
     let id = sources.add("t.xml", Origin::Virtual("t".into()), text.to_string());
     let mut d = Diagnostics::new();
     let f = xml::read_filter(&sources, id, &mut d);
+    (f, d)
+}
+
+fn read_dsl(text: &str) -> (Option<Filter>, Diagnostics) {
+    let mut sources = SourceMap::new();
+    let id = sources.add("t.nwf", Origin::Virtual("t".into()), text.to_string());
+    let mut d = Diagnostics::new();
+    let f = dsl::read_filter(&sources, id, &mut d);
     (f, d)
 }
 
@@ -50,7 +59,8 @@ fn xml_files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// Every filter file below `dir`, recursively, except the deliberately broken inputs.
+/// Every filter file below `dir`, recursively, except the deliberately broken inputs (`lsp/`
+/// holds the language server's test workspace, broken on purpose).
 fn filter_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
@@ -59,7 +69,7 @@ fn filter_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for p in entries {
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if p.is_dir() {
-            if !matches!(name, "invalid" | "cases" | "cli" | "bindings") {
+            if !matches!(name, "invalid" | "cases" | "cli" | "bindings" | "lsp") {
                 filter_files(&p, out);
             }
         } else if name.ends_with(".xml")
@@ -321,5 +331,31 @@ proptest! {
         let back = back.unwrap();
         prop_assert_eq!(f.meaning(), back.meaning(), "{}", text);
         prop_assert_eq!(xml::write_filter(&back), text);
+    }
+
+    #[test]
+    fn generated_filters_round_trip_through_the_dsl(f in filter_strategy()) {
+        // XML -> DSL -> XML.
+        let x1 = xml::write_filter(&f);
+        let (fx, d) = read(&x1);
+        prop_assert!(!d.has_errors(), "{:?}\n{}", d.items(), x1);
+        let fx = fx.unwrap();
+        let d1 = dsl::write_filter(&fx);
+        let (fd, d) = read_dsl(&d1);
+        prop_assert!(!d.has_errors(), "{:?}\n{}", d.items(), d1);
+        let fd = fd.unwrap();
+        prop_assert_eq!(f.meaning(), fd.meaning(), "{}", d1);
+        prop_assert_eq!(xml::write_filter(&fd), x1, "{}", d1);
+        // DSL -> XML -> DSL.
+        let d2 = dsl::write_filter(&f);
+        prop_assert_eq!(&d2, &d1);
+        let (g, d) = read_dsl(&d2);
+        prop_assert!(!d.has_errors(), "{:?}\n{}", d.items(), d2);
+        let x2 = xml::write_filter(&g.unwrap());
+        let (h, d) = read(&x2);
+        prop_assert!(!d.has_errors(), "{:?}\n{}", d.items(), x2);
+        let h = h.unwrap();
+        prop_assert_eq!(f.meaning(), h.meaning(), "{}", x2);
+        prop_assert_eq!(dsl::write_filter(&h), d2);
     }
 }

@@ -40,7 +40,7 @@ pub enum Tok<'s> {
     Dotted(&'s str),
     /// Words with colons: MAC addresses, IPv6 addresses and masks (which is which depends on
     /// the attribute).
-    #[regex(r"[0-9A-Fa-f]*:[0-9A-Fa-f:.]*", |lex| lex.slice())]
+    #[regex(r"[0-9A-Fa-f]*:[0-9A-Fa-f:]*(\.[0-9A-Fa-f:]+)*", |lex| lex.slice())]
     Colon(&'s str),
     /// A variable reference: `$NAME`, `$NAME[@N]`, `$NAME[N]` (checked when lowered).
     #[regex(r"\$[A-Za-z0-9_]*(\[[^\]\s]*\])?", |lex| lex.slice())]
@@ -305,7 +305,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            kinds("aa:bb:cc:dd:ee:ff fe80::/10 10.0.0.0/8"),
+            kinds("aa:bb:cc:dd:ee:ff fe80::/10 10.0.0.0/8 ::1..::ffff:1.2.3.4"),
             vec![
                 Some(Tok::Colon("aa:bb:cc:dd:ee:ff")),
                 Some(Tok::Colon("fe80::")),
@@ -314,6 +314,9 @@ mod tests {
                 Some(Tok::Dotted("10.0.0.0")),
                 Some(Tok::Slash),
                 Some(Tok::Number("8")),
+                Some(Tok::Colon("::1")),
+                Some(Tok::DotDot),
+                Some(Tok::Colon("::ffff:1.2.3.4")),
             ]
         );
         assert_eq!(
