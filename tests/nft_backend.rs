@@ -1,6 +1,7 @@
 //! The nftables backend: golden rulesets for the standard filters, every emitted script passes
-//! `nft -c -f` and loads (twice, replacing itself) in a fresh network namespace, constructs nft
-//! cannot express are refused, and no value can smuggle syntax into the script.
+//! `nft -c -f` and loads (twice, replacing itself) in a fresh network namespace, the JSON form
+//! (`--json`) loads with `nft -j -f` into exactly the same kernel ruleset as the script,
+//! constructs nft cannot express are refused, and no value can smuggle syntax into the script.
 
 use nwf_compiler::backend::nft::{self, NftOptions};
 use nwf_compiler::diag::{self, Diagnostics};
@@ -20,8 +21,12 @@ fn program(binding: &Path, params: &[(&str, &str)]) -> Result<Program, String> {
 }
 
 fn compile(programs: &[Program]) -> Result<String, Vec<String>> {
+    build(programs).map(|r| r.to_text())
+}
+
+fn build(programs: &[Program]) -> Result<nft::Ruleset, Vec<String>> {
     let mut d = Diagnostics::new();
-    nft::compile(programs, &NftOptions::default(), &mut d)
+    nft::build(programs, &NftOptions::default(), &mut d)
         .ok_or_else(|| d.items().iter().map(|x| x.code.to_string()).collect())
 }
 
@@ -43,9 +48,15 @@ fn nft_available() -> bool {
 }
 
 fn nft_check(script: &str) -> Result<(), String> {
+    nft_check_as(script, false)
+}
+
+/// `nft -c -f`, or `nft -j -c -f` for a JSON document.
+fn nft_check_as(script: &str, json: bool) -> Result<(), String> {
     let f = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(f.path(), script).unwrap();
     let out = Command::new("nft")
+        .args(if json { &["-j"][..] } else { &[][..] })
         .arg("-c")
         .arg("-f")
         .arg(f.path())
@@ -99,10 +110,12 @@ fn standard_filters_compile_to_golden_rulesets() {
             .collect();
         let b = binding_for(name, &params);
         let p = program(b.path(), &[]).unwrap();
-        let script = compile(&[p]).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        let ruleset = build(&[p]).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        let script = ruleset.to_text();
         if check {
             nft_check(&script)
                 .unwrap_or_else(|e| panic!("{name}: nft -c rejects the script:\n{e}\n{script}"));
+            same_ruleset_from_text_and_json(name, &script, &ruleset.to_json_string());
         }
         insta::assert_snapshot!(format!("nft-{name}"), script);
     }
@@ -136,19 +149,108 @@ fn example_bindings_compile_or_are_refused_with_a_reason() {
     }
     assert!(compiled.len() >= 8);
     // All of them in one script, in a fresh namespace, loaded twice (the second replaces).
-    let script = compile(&compiled).unwrap();
+    let ruleset = build(&compiled).unwrap();
+    let script = ruleset.to_text();
     if check {
         nft_check(&script).unwrap();
         load_twice_in_fresh_namespace(&script);
+        same_ruleset_from_text_and_json("all examples", &script, &ruleset.to_json_string());
     }
 }
 
-fn load_twice_in_fresh_namespace(script: &str) {
-    let is_root = Command::new("id")
+fn is_root() -> bool {
+    Command::new("id")
         .arg("-u")
         .output()
-        .is_ok_and(|o| o.stdout == b"0\n");
-    if !is_root {
+        .is_ok_and(|o| o.stdout == b"0\n")
+}
+
+/// A network namespace that is deleted when dropped (also when a test fails).
+struct Netns(String);
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("nwf{tag}{}x{n}", std::process::id());
+        assert!(Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .unwrap()
+            .success());
+        Netns(name)
+    }
+
+    /// Loads a script (`-j` for JSON) and returns what the kernel then lists.
+    fn load_and_list(&self, script: &str, json: bool) -> Result<String, String> {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), script).unwrap();
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.0, "nft"])
+            .args(if json { &["-j"][..] } else { &[][..] })
+            .arg("-f")
+            .arg(f.path())
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.0, "nft", "list", "ruleset"])
+            .output()
+            .unwrap();
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// The JSON document passes `nft -j -c -f` and, loaded into a fresh namespace, gives the
+/// kernel exactly the ruleset the text script gives it (chain comments aside: nft 1.0.6 has
+/// no chain comments in JSON).
+fn same_ruleset_from_text_and_json(what: &str, script: &str, json: &str) {
+    nft_check_as(json, true).unwrap_or_else(|e| panic!("{what}: nft -j -c rejects the JSON:\n{e}"));
+    if !is_root() {
+        eprintln!("SKIPPED: comparing loaded rulesets needs root");
+        return;
+    }
+    let strip = |listing: String| -> String {
+        listing
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("comment \""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let from_text = strip(Netns::new("t").load_and_list(script, false).unwrap());
+    // Twice: the JSON transaction must replace its own tables too.
+    let ns = Netns::new("j");
+    ns.load_and_list(json, true)
+        .unwrap_or_else(|e| panic!("{what}: nft -j -f fails:\n{e}"));
+    let from_json = strip(
+        ns.load_and_list(json, true)
+            .unwrap_or_else(|e| panic!("{what}: nft -j -f fails the second time:\n{e}")),
+    );
+    assert!(from_text.contains("table inet nwf"), "{from_text}");
+    let differ: Vec<String> = from_text
+        .lines()
+        .zip(from_json.lines())
+        .filter(|(a, b)| a != b)
+        .take(5)
+        .map(|(a, b)| format!("text: {a}\njson: {b}"))
+        .collect();
+    assert!(
+        differ.is_empty() && from_text.lines().count() == from_json.lines().count(),
+        "{what}: text and JSON load differently:\n{}",
+        differ.join("\n")
+    );
+}
+
+fn load_twice_in_fresh_namespace(script: &str) {
+    if !is_root() {
         assert!(
             std::env::var("CI").map_or(true, |v| v != "true"),
             "loading needs root under CI=true"
@@ -156,35 +258,12 @@ fn load_twice_in_fresh_namespace(script: &str) {
         eprintln!("SKIPPED: loading the ruleset needs root");
         return;
     }
-    let ns = format!("nwfnft{}", std::process::id());
-    struct Ns(String);
-    impl Drop for Ns {
-        fn drop(&mut self) {
-            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-        }
-    }
-    assert!(Command::new("ip")
-        .args(["netns", "add", &ns])
-        .status()
-        .unwrap()
-        .success());
-    let _guard = Ns(ns.clone());
-    let f = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(f.path(), script).unwrap();
+    let ns = Netns::new("l");
     for _ in 0..2 {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &ns, "nft", "-f"])
-            .arg(f.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        ns.load_and_list(script, false).unwrap();
     }
     let out = Command::new("ip")
-        .args(["netns", "exec", &ns, "nft", "list", "tables"])
+        .args(["netns", "exec", &ns.0, "nft", "list", "tables"])
         .output()
         .unwrap();
     assert_eq!(
@@ -262,8 +341,51 @@ fn list_variables_become_one_rule_with_a_set() {
         .filter(|l| l.contains("blocklist.xml"))
         .collect();
     assert_eq!(rules.len(), 1, "{script}");
-    assert_eq!(rules[0].matches("/32").count(), 1000);
+    assert_eq!(rules[0].matches(", 10.").count(), 999, "{}", rules[0]);
     if nft_available() {
         nft_check(&script).unwrap();
+    }
+}
+
+#[test]
+fn json_and_text_agree_on_every_kind_of_match() {
+    // Constructs the examples do not all reach: TCP options nft has no name for, masked and
+    // negated MACs, RARP raw offsets, STP fields, TOS, ICMP codes, connlimit meters.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("kinds.xml"),
+        "<filter name='kinds' chain='root'>\
+           <rule action='drop' direction='in'><tcp option='6' dstportstart='22'/></rule>\
+           <rule action='drop' direction='in'><tcp option='30' match='no'/></rule>\
+           <rule action='drop' direction='out'><mac srcmacaddr='52:54:00:00:00:00' srcmacmask='ff:ff:ff:00:00:00' match='no'/></rule>\
+           <rule action='accept' direction='out'><rarp opcode='3' arpsrcipaddr='10.0.0.0' arpsrcipmask='8'/></rule>\
+           <rule action='drop' direction='inout'><stp type='0' rootpriority='4096' rootpriorityhi='8192'/></rule>\
+           <rule action='accept' direction='out'><ip dstipaddr='10.0.0.1' match='no' dscp='10'/></rule>\
+           <rule action='drop' direction='in'><icmp type='3' code='4'/></rule>\
+           <rule action='drop' direction='in'><tcp dstportstart='80' connlimit-above='5'/></rule>\
+           <rule action='accept' direction='in'><tcp flags='SYN,ACK/SYN' state='NEW,ESTABLISHED'/></rule>\
+           <rule action='reject' direction='out'><udp srcipfrom='10.0.0.1' srcipto='10.0.0.9' srcportstart='1000' srcportend='2000'/></rule>\
+         </filter>",
+    )
+    .unwrap();
+    let b = binding_for("kinds", &[]);
+    let run = driver::show_binding(&[dir.path().to_path_buf()], b.path(), &[]);
+    let p = run.program.unwrap_or_else(|| {
+        panic!(
+            "{}",
+            diag::render(&run.library.sources, &run.diagnostics, false)
+        )
+    });
+    let ruleset = build(&[p]).unwrap();
+    let json = ruleset.to_json_string();
+    assert!(
+        json.contains(r#"{"tcp option":{"base":6,"len":8,"offset":0}}"#),
+        "{json}"
+    );
+    assert!(json.contains(r#""name":"mptcp""#), "{json}");
+    if nft_available() {
+        let script = ruleset.to_text();
+        nft_check(&script).unwrap_or_else(|e| panic!("{e}\n{script}"));
+        same_ruleset_from_text_and_json("kinds", &script, &json);
     }
 }

@@ -34,6 +34,9 @@ pub struct Args {
     /// Name of the tables the ruleset owns (`bridge NAME` and `inet NAME`).
     #[arg(long, default_value = "nwf", value_parser = parse_table)]
     table: String,
+    /// Emit the ruleset as nft JSON (for `nft -j -f`) instead of an `nft -f` script.
+    #[arg(long)]
+    json: bool,
     /// Write the script here instead of standard output.
     #[arg(short, long, value_name = "OUT")]
     output: Option<PathBuf>,
@@ -62,10 +65,15 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
         counters: args.counters,
     };
     let mut diags = Diagnostics::new();
-    let script = nft::compile(&programs, &opts, &mut diags);
+    let ruleset = nft::build(&programs, &opts, &mut diags);
     output::print_diagnostics(&run.library.sources, diags.items(), color);
-    let Some(script) = script else {
+    let Some(ruleset) = ruleset else {
         return Ok(ExitCode::from(1));
+    };
+    let script = if args.json {
+        ruleset.to_json_string()
+    } else {
+        ruleset.to_text()
     };
     match &args.output {
         Some(p) => std::fs::write(p, script)
