@@ -18,6 +18,7 @@ pub mod nav;
 pub mod scan;
 pub mod server;
 pub mod state;
+pub mod transport;
 pub mod uri;
 
 use std::path::PathBuf;
@@ -54,12 +55,25 @@ pub fn service(opts: Options) -> (LspService<server::Backend>, ClientSocket) {
         .finish()
 }
 
-/// Serves the protocol on standard input and output until the client exits.
-pub async fn run_stdio(opts: Options) {
+/// Serves the protocol on any pair of streams until the client exits or `input` ends.
+/// Incoming messages pass through [`transport::sanitize`], so a malformed one is dropped
+/// instead of ending the session.
+pub async fn serve<R, W>(input: R, output: W, opts: Options)
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+    W: tokio::io::AsyncWrite + Unpin,
+{
     let (service, socket) = service(opts);
-    tower_lsp_server::Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+    let (clean_read, clean_write) = tokio::io::duplex(1 << 20);
+    tokio::spawn(transport::sanitize(input, clean_write));
+    tower_lsp_server::Server::new(clean_read, output, socket)
         .serve(service)
         .await;
+}
+
+/// Serves the protocol on standard input and output until the client exits.
+pub async fn run_stdio(opts: Options) {
+    serve(tokio::io::stdin(), tokio::io::stdout(), opts).await;
 }
 
 /// Builds a tokio runtime and serves on standard input and output until the client exits (for

@@ -311,7 +311,7 @@ mod tests {
         let s = scan(t);
         assert_eq!(s.comments.len(), 1);
         assert_eq!(s.elements.len(), 3);
-        assert_eq!(s.elements[0].close, Some(5));
+        assert_eq!(s.elements[0].close, Some(4));
         assert_eq!(s.ancestors(2), vec!["rule", "filter"]);
         assert_eq!(s.enclosing_element(t.find("<ip").unwrap()), Some(1));
     }

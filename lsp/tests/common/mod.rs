@@ -58,8 +58,7 @@ impl Client {
         cache_dir();
         let (client_io, server_io) = tokio::io::duplex(1 << 22);
         let (sr, sw) = tokio::io::split(server_io);
-        let (service, socket) = nwf_lsp::service(nwf_lsp::Options::default());
-        tokio::spawn(tower_lsp_server::Server::new(sr, sw, socket).serve(service));
+        tokio::spawn(nwf_lsp::serve(sr, sw, nwf_lsp::Options::default()));
         let (cr, cw) = tokio::io::split(client_io);
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
@@ -124,6 +123,13 @@ impl Client {
         self.write.write_all(&msg).await.expect("server reads");
     }
 
+    /// Sends raw bytes as one message body (to test undecodable input).
+    pub async fn send_raw(&mut self, body: &[u8]) {
+        let mut msg = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+        msg.extend(body);
+        self.write.write_all(&msg).await.expect("server reads");
+    }
+
     /// Sends a notification.
     pub async fn notify(&mut self, method: &str, params: Value) {
         self.send(json!({"jsonrpc": "2.0", "method": method, "params": params}))
@@ -179,6 +185,16 @@ impl Client {
         self.notify(
             "textDocument/didOpen",
             json!({"textDocument": {"uri": uri, "languageId": "xml", "version": 1, "text": text}}),
+        )
+        .await;
+    }
+
+    /// Sends a change with explicit JSON content changes and a version.
+    pub async fn change_raw(&mut self, uri: &str, version: i32, changes: Value) {
+        self.versions.insert(uri.to_string(), version);
+        self.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": changes}),
         )
         .await;
     }
