@@ -11,7 +11,9 @@
 //! in a namespace "peer"). Then two passes run on that network, each sending every frame raw
 //! (AF_PACKET) from the sending side's namespace; a frame is "delivered" when the identical bytes
 //! arrive on the other side. `nwf synth` + `nwf simulate` must agree in both passes:
-//! accept == delivered, drop/reject == not delivered.
+//! accept == delivered, drop/reject == not delivered. Before the passes, every filter the case
+//! uses (its own and the standard ones) is converted to the DSL and `nwf simulate` on the `.nwf`
+//! files must give the same verdict for every frame as on the XML.
 //! - libvirt: libvirt applies the case's filter to the VM port with
 //!   `virsh nwfilter-binding-create`; the binding is deleted afterwards, and the test checks that
 //!   no ebtables/iptables/ip6tables rule naming the port is left before the next pass.
@@ -435,7 +437,12 @@ struct NwfVerdict {
     summary: String,
 }
 
-fn nwf_verdicts(case: &Case, binding: &Path, work: &Path) -> Result<Vec<NwfVerdict>, String> {
+fn nwf_verdicts(
+    case: &Case,
+    binding: &Path,
+    filters: Option<&Path>,
+    work: &Path,
+) -> Result<Vec<NwfVerdict>, String> {
     let pcap = work.join("frames.pcapng");
     let exe = env!("CARGO_BIN_EXE_nwf");
     let frames = case.dir.join("frames");
@@ -461,10 +468,9 @@ fn nwf_verdicts(case: &Case, binding: &Path, work: &Path) -> Result<Vec<NwfVerdi
         "--binding",
         binding.to_str().unwrap(),
     ];
-    let fdir = case.dir.join("filters");
-    let fdir_s = fdir.to_string_lossy().into_owned();
-    if fdir.is_dir() {
-        args.extend(["--filters", fdir_s.as_str()]);
+    let fdir_s = filters.map(|f| f.to_string_lossy().into_owned());
+    if let Some(f) = &fdir_s {
+        args.extend(["--filters", f.as_str()]);
     }
     args.extend(["--format", "json", pcap.to_str().unwrap()]);
     let out = run(exe, &args)?;
@@ -549,6 +555,37 @@ fn run_case(n: usize, case: &Case, passes: &[Pass]) -> Result<Outcome, String> {
     result
 }
 
+/// Writes every filter of `xml_dir` (if any) and every standard filter to `out` as `.nwf` files.
+fn convert_filters_to_dsl(xml_dir: &Path, out: &Path) -> Result<(), String> {
+    use nwf_compiler::diag::Diagnostics;
+    use nwf_compiler::source::{Origin, SourceMap};
+    fs::create_dir_all(out).map_err(|e| e.to_string())?;
+    let mut texts: Vec<(String, String)> = nwf_compiler::stdlib::STDLIB
+        .iter()
+        .map(|(name, text)| (name.to_string(), text.to_string()))
+        .collect();
+    if let Ok(rd) = fs::read_dir(xml_dir) {
+        for e in rd {
+            let p = e.map_err(|e| e.to_string())?.path();
+            let text = fs::read_to_string(&p).map_err(|e| e.to_string())?;
+            texts.push((p.file_stem().unwrap().to_string_lossy().into_owned(), text));
+        }
+    }
+    for (stem, text) in texts {
+        let mut sources = SourceMap::new();
+        let mut diags = Diagnostics::new();
+        let id = sources.add(format!("{stem}.xml"), Origin::Virtual(stem.clone()), text);
+        let f = nwf_compiler::xml::read_filter(&sources, id, &mut diags)
+            .ok_or_else(|| format!("{stem}: cannot read the XML to convert it"))?;
+        fs::write(
+            out.join(format!("{stem}.nwf")),
+            nwf_compiler::dsl::write_filter(&f),
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
 fn run_case_in(n: usize, case: &Case, passes: &[Pass], work: &Path) -> Result<Outcome, String> {
     let net = Net::build(n);
     let uuid = format!("6e776b00-{:04x}-4000-8000-{:012x}", n, std::process::id());
@@ -556,7 +593,26 @@ fn run_case_in(n: usize, case: &Case, passes: &[Pass], work: &Path) -> Result<Ou
     fs::write(&binding_path, binding_xml(case, &net.vm_port, &uuid)).map_err(|e| e.to_string())?;
 
     // nwf first: a case nwf cannot even simulate is reported without touching the kernel.
-    let nwf = nwf_verdicts(case, &binding_path, work)?;
+    let fdir = case.dir.join("filters");
+    let nwf = nwf_verdicts(case, &binding_path, fdir.is_dir().then_some(&*fdir), work)?;
+    // The same filters in the DSL (the case's own and every standard filter, converted, so
+    // the whole tree is read from `.nwf` files) must give the same verdict for every frame,
+    // and so match the kernel too.
+    let dsl_dir = work.join("dsl-filters");
+    convert_filters_to_dsl(&fdir, &dsl_dir)?;
+    let nwf_dsl = nwf_verdicts(case, &binding_path, Some(&dsl_dir), work)?;
+    for (i, (x, d)) in nwf.iter().zip(&nwf_dsl).enumerate() {
+        if (&x.verdict, &x.layer) != (&d.verdict, &d.layer) {
+            return Err(format!(
+                "frame {}: the filters converted to the DSL give {} ({}) where the XML gives {} ({})",
+                i + 1,
+                d.verdict,
+                d.rule,
+                x.verdict,
+                x.rule
+            ));
+        }
+    }
     let bytes = pcapng_frames(&fs::read(work.join("frames.pcapng")).map_err(|e| e.to_string())?)?;
     if bytes.len() != case.frames.len() || nwf.len() != case.frames.len() {
         return Err(format!(
