@@ -601,6 +601,9 @@ fn run_case_in(n: usize, case: &Case, passes: &[Pass], work: &Path) -> Result<Ou
     let dsl_dir = work.join("dsl-filters");
     convert_filters_to_dsl(&fdir, &dsl_dir)?;
     let nwf_dsl = nwf_verdicts(case, &binding_path, Some(&dsl_dir), work)?;
+    if let Some(d) = nwf_dsl.iter().find(|d| d.rule.contains(".xml")) {
+        return Err(format!("the DSL run decided by an XML rule: {}", d.rule));
+    }
     for (i, (x, d)) in nwf.iter().zip(&nwf_dsl).enumerate() {
         if (&x.verdict, &x.layer) != (&d.verdict, &d.layer) {
             return Err(format!(
