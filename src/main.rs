@@ -43,8 +43,10 @@ pub enum Format {
 enum Command {
     /// Check filter files and report every problem (exit 0 clean, 1 errors, 2 usage).
     Check(cmd::check::Args),
-    /// Rewrite filter files in canonical form.
+    /// Rewrite filter files (XML or .nwf) in canonical form.
     Fmt(cmd::fmt::Args),
+    /// Convert filter files between XML and the filter language (.nwf).
+    Convert(cmd::convert::Args),
     /// Show the rule program libvirt would apply to a port.
     Show(cmd::show::Args),
     /// Replay a capture through a port's filters: every frame's verdict and deciding rule.
@@ -91,6 +93,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(a) => cmd::check::run(a, color),
         Command::Fmt(a) => cmd::fmt::run(a, color),
+        Command::Convert(a) => cmd::convert::run(a, color),
         Command::Show(a) => cmd::show::run(a, color),
         Command::Simulate(a) => cmd::simulate::run(a, color),
         Command::Synth(a) => cmd::synth::run(a),

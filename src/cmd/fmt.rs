@@ -1,10 +1,16 @@
 //! `nwf fmt`: rewrite filter files in canonical form, or check that they are.
+//!
+//! The syntax follows the file name: `*.nwf` files are written back as canonical DSL
+//! (`dsl::write_filter`), everything else as canonical XML (`xml::write_filter`). A file with
+//! errors is reported and never rewritten.
 
 use crate::{output, Format};
-use nwf_compiler::diag::Diagnostics;
-use nwf_compiler::source::{Origin, SourceMap};
-use nwf_compiler::xml;
-use std::path::PathBuf;
+use nwf_compiler::diag::{Diagnostic, Diagnostics};
+use nwf_compiler::frontend::{self, Syntax};
+use nwf_compiler::ir::Filter;
+use nwf_compiler::source::{Origin, SourceMap, Span};
+use nwf_compiler::{dsl, xml};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Arguments of `nwf fmt`.
@@ -19,9 +25,65 @@ pub struct Args {
     /// Output format of the report.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
-    /// Filter files.
+    /// Filter files (`*.nwf` in the filter language, anything else XML).
     #[arg(required = true)]
     files: Vec<PathBuf>,
+}
+
+/// A filter file read without errors: its text as read and its IR.
+pub struct ReadFile {
+    /// The text of the file.
+    pub text: String,
+    /// The filter it defines.
+    pub filter: Filter,
+}
+
+/// Reads one filter file with the front end its extension calls for (`.nwf` DSL, else XML).
+/// Every diagnostic goes to `diags`; `None` when the file cannot be read or has errors.
+pub fn read_file(
+    path: &Path,
+    sources: &mut SourceMap,
+    diags: &mut Diagnostics,
+) -> Option<ReadFile> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            diags.push(Diagnostic::error(
+                "E0005",
+                format!("cannot read {}: {e}", path.display()),
+            ));
+            return None;
+        }
+    };
+    let name = path.display().to_string();
+    let text = match xml::read_text(bytes) {
+        Ok(t) => t,
+        Err((at, lossy)) => {
+            let end = at + lossy[at..].chars().next().map_or(0, char::len_utf8);
+            let id = sources.add(name, Origin::Path(path.to_path_buf()), lossy);
+            diags.push(
+                Diagnostic::error("E0001", "the file is not valid UTF-8")
+                    .at(Span::new(id, at..end), "invalid byte sequence here"),
+            );
+            return None;
+        }
+    };
+    let id = sources.add(name, Origin::Path(path.to_path_buf()), text.clone());
+    let mut file_diags = Diagnostics::new();
+    let filter = frontend::read_filter(sources, id, &mut file_diags);
+    let has_errors = file_diags.has_errors();
+    diags.extend(file_diags.into_vec());
+    filter
+        .filter(|_| !has_errors)
+        .map(|filter| ReadFile { text, filter })
+}
+
+/// Writes a filter as canonical text of the given syntax.
+pub fn write(filter: &Filter, syntax: Syntax) -> String {
+    match syntax {
+        Syntax::Dsl => dsl::write_filter(filter),
+        Syntax::Xml => xml::write_filter(filter),
+    }
 }
 
 /// Runs the command.
@@ -31,51 +93,13 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
     let mut unformatted = Vec::new();
     let mut rewritten = Vec::new();
     for path in &args.files {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) => {
-                diags.push(nwf_compiler::diag::Diagnostic::error(
-                    "E0005",
-                    format!("cannot read {}: {e}", path.display()),
-                ));
-                continue;
-            }
-        };
-        let text = match xml::read_text(bytes) {
-            Ok(t) => t,
-            Err((at, lossy)) => {
-                let end = at + lossy[at..].chars().next().map_or(0, char::len_utf8);
-                let id = sources.add(
-                    path.display().to_string(),
-                    Origin::Path(path.clone()),
-                    lossy,
-                );
-                diags.push(
-                    nwf_compiler::diag::Diagnostic::error("E0001", "the file is not valid UTF-8")
-                        .at(
-                            nwf_compiler::source::Span::new(id, at..end),
-                            "invalid byte sequence here",
-                        ),
-                );
-                continue;
-            }
-        };
-        let id = sources.add(
-            path.display().to_string(),
-            Origin::Path(path.clone()),
-            text.clone(),
-        );
-        let mut file_diags = Diagnostics::new();
-        let filter = xml::read_filter(&sources, id, &mut file_diags);
-        let has_errors = file_diags.has_errors();
-        diags.extend(file_diags.into_vec());
-        let Some(filter) = filter.filter(|_| !has_errors) else {
+        let Some(file) = read_file(path, &mut sources, &mut diags) else {
             continue;
         };
-        let formatted = xml::write_filter(&filter);
+        let formatted = write(&file.filter, Syntax::of_path(path));
         if args.stdout {
             print!("{formatted}");
-        } else if formatted != text {
+        } else if formatted != file.text {
             if args.check {
                 unformatted.push(path.display().to_string());
             } else {

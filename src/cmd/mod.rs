@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod compile;
+pub mod convert;
 pub mod fmt;
 pub mod lsp;
 pub mod show;
