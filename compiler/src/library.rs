@@ -48,14 +48,26 @@ impl Library {
     pub fn with_stdlib(diags: &mut Diagnostics) -> Library {
         let mut lib = Library::new();
         for (name, text) in STDLIB {
-            let id = lib.sources.add(
-                format!("<stdlib>/{name}.xml"),
-                Origin::Stdlib(name.to_string()),
-                text.to_string(),
-            );
-            lib.read(id, Provider::Stdlib, diags);
+            lib.add_standard(name, text, diags);
         }
         lib
+    }
+
+    /// Loads one standard filter. A standard filter may be written in either syntax: text
+    /// that starts with `<` is XML, anything else the DSL.
+    pub fn add_standard(&mut self, name: &str, text: &str, diags: &mut Diagnostics) -> FileId {
+        let ext = if text.trim_start().starts_with('<') {
+            "xml"
+        } else {
+            "nwf"
+        };
+        let id = self.sources.add(
+            format!("<stdlib>/{name}.{ext}"),
+            Origin::Stdlib(name.to_string()),
+            text.to_string(),
+        );
+        self.read(id, Provider::Stdlib, diags);
+        id
     }
 
     /// Loads every `*.xml` and `*.nwf` file of a directory (sorted by name, not recursive).
@@ -233,4 +245,28 @@ impl Library {
 /// Whether a path names a filter source file: XML (`.xml`) or the DSL (`.nwf`).
 pub fn is_filter_file(p: &Path) -> bool {
     matches!(p.extension().and_then(|e| e.to_str()), Some("xml" | "nwf"))
+}
+
+#[cfg(test)]
+mod stdlib_syntax_tests {
+    use super::*;
+
+    #[test]
+    fn a_standard_filter_may_be_written_in_the_dsl() {
+        let mut d = Diagnostics::new();
+        let mut xml = Library::new();
+        let (_, text) = STDLIB
+            .iter()
+            .find(|(n, _)| *n == "no-mac-spoofing")
+            .expect("standard filter");
+        xml.add_standard("no-mac-spoofing", text, &mut d);
+        let f = &xml.get("no-mac-spoofing").expect("read").filter;
+        let dsl_text = crate::dsl::write_filter(f);
+        let mut dsl = Library::new();
+        let id = dsl.add_standard("no-mac-spoofing", &dsl_text, &mut d);
+        assert!(dsl.sources.get(id).name.ends_with(".nwf"));
+        assert!(!d.has_errors(), "{:?}", d.items());
+        let g = &dsl.get("no-mac-spoofing").expect("read").filter;
+        assert_eq!(f.meaning(), g.meaning());
+    }
 }

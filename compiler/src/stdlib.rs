@@ -1,6 +1,7 @@
 //! The standard filters, embedded in the binary.
 
-/// `(name, XML text)` of every standard filter, sorted by name.
+/// `(name, text)` of every standard filter, sorted by name. The text may be XML or the DSL
+/// (see [`crate::library::Library::add_standard`]).
 pub static STDLIB: &[(&str, &str)] = &[
     ("allow-arp", include_str!("../../stdlib/allow-arp.xml")),
     (
