@@ -12,32 +12,20 @@ use nwf_compiler::lang::{self, Layer};
 use nwf_compiler::library::{Library, Provider};
 use nwf_compiler::position::LineIndex;
 use nwf_compiler::source::{FileId, Origin, SourceMap};
-use nwf_compiler::xml;
+use nwf_compiler::{dsl, frontend, xml};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use tower_lsp_server::ls_types::Uri;
 
-/// The syntax of a document, by file extension.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Syntax {
-    /// libvirt's nwfilter XML (`.xml`, and anything unknown).
-    Xml,
-    /// nwf's filter language (`.nwf`).
-    Dsl,
+pub use nwf_compiler::frontend::Syntax;
+
+/// The syntax of a file name or URI, by its extension (`.nwf` is the DSL, anything else XML).
+pub fn syntax_of(name: &str) -> Syntax {
+    Syntax::of_name(name)
 }
 
-impl Syntax {
-    /// The syntax of a file name or URI.
-    pub fn of(name: &str) -> Syntax {
-        if name.ends_with(".nwf") {
-            Syntax::Dsl
-        } else {
-            Syntax::Xml
-        }
-    }
-}
-
-/// Adds a document to the library and reads it (the filter becomes visible by name).
+/// Adds a document to the library and reads it (the filter becomes visible by name). The
+/// library picks the front end by the name's extension.
 pub fn load(
     lib: &mut Library,
     name: &str,
@@ -45,37 +33,19 @@ pub fn load(
     provider: Provider,
     diags: &mut Diagnostics,
 ) -> FileId {
-    match Syntax::of(name) {
-        Syntax::Xml => lib.add_text(name, text, provider, diags),
-        Syntax::Dsl => {
-            // The library reads XML only until the DSL front end lands; the document is still
-            // added so positions work.
-            let id = lib
-                .sources
-                .add(name, Origin::Virtual(name.to_string()), text.to_string());
-            read_filter(&lib.sources, id, diags);
-            id
-        }
-    }
+    lib.add_text(name, text, provider, diags)
 }
 
 /// Reads one document of a source map into IR (whatever the library decided about its name).
 pub fn read_filter(sources: &SourceMap, file: FileId, diags: &mut Diagnostics) -> Option<Filter> {
-    match Syntax::of(&sources.get(file).name) {
-        Syntax::Xml => xml::read_filter(sources, file, diags),
-        // Until the DSL front end lands, `.nwf` documents get no IR (and no diagnostics).
-        Syntax::Dsl => {
-            let _ = diags;
-            None
-        }
-    }
+    frontend::read_filter(sources, file, diags)
 }
 
-/// Canonical text of a filter in a syntax (formatting), if that syntax can be written.
-pub fn write_filter(f: &Filter, syntax: Syntax) -> Option<String> {
+/// Canonical text of a filter in a syntax (formatting, conversion).
+pub fn write_filter(f: &Filter, syntax: Syntax) -> String {
     match syntax {
-        Syntax::Xml => Some(xml::write_filter(f)),
-        Syntax::Dsl => None,
+        Syntax::Xml => xml::write_filter(f),
+        Syntax::Dsl => dsl::write_filter(f),
     }
 }
 
@@ -133,7 +103,7 @@ pub fn load_disk(settings: &Settings) -> Disk {
         if let Ok(bytes) = std::fs::read(&path) {
             let text = String::from_utf8_lossy(&bytes).into_owned();
             // Bindings, domain XML and other XML files in a workspace are not filters.
-            if Syntax::of(&path.to_string_lossy()) == Syntax::Xml && !text.contains("<filter") {
+            if syntax_of(&path.to_string_lossy()) == Syntax::Xml && !text.contains("<filter") {
                 return;
             }
             disk.files.push(DiskFile { path, text });
@@ -341,7 +311,7 @@ pub fn analyze(base: &Base, open: &[&OpenDoc], vars: &[(String, String)]) -> Ana
                 index: LineIndex::new(&doc.text),
                 filter,
                 diagnostics: diags.into_vec(),
-                syntax: Syntax::of(doc.uri.as_str()),
+                syntax: syntax_of(doc.uri.as_str()),
             },
         );
     }

@@ -1,7 +1,7 @@
 //! Completion: element names where an element can stand, attributes of the current element,
 //! enumerated values, filter names and variables — all from the language table.
 
-use crate::analysis::{self, Analysis, Doc};
+use crate::analysis::{self, Analysis, Doc, Syntax};
 use crate::context::{self, Ctx, ValueKind};
 use crate::convert;
 use crate::hover;
@@ -17,6 +17,9 @@ use tower_lsp_server::ls_types::{
 pub fn complete(a: &Analysis, doc: &Doc, pos: Position) -> Vec<CompletionItem> {
     let text = convert::text(a, doc);
     let offset = convert::offset(a, doc, pos);
+    if doc.syntax == Syntax::Dsl {
+        return crate::dslfeat::complete(a, doc, offset);
+    }
     let scan = scan::scan(text);
     let edit = |range: &Range<usize>, new: String| {
         Some(CompletionTextEdit::Edit(TextEdit::new(
@@ -80,86 +83,16 @@ pub fn complete(a: &Analysis, doc: &Doc, pos: Position) -> Vec<CompletionItem> {
             ..
         } => {
             let value = attr.value.as_ref().map_or("", |(v, _)| v.as_str());
-            let mut values: Vec<(String, String, CompletionItemKind)> = Vec::new();
-            let mut target = range.clone();
-            let enum_kind = CompletionItemKind::ENUM_MEMBER;
-            match context::value_kind(&tag.name, &attr.name) {
-                Some(ValueKind::Action) => values.extend(
-                    lang::ACTIONS
-                        .iter()
-                        .map(|(n, _, d)| (n.to_string(), d.to_string(), enum_kind)),
-                ),
-                Some(ValueKind::Direction) => values.extend(
-                    lang::DIRECTIONS
-                        .iter()
-                        .map(|(n, _, d)| (n.to_string(), d.to_string(), enum_kind)),
-                ),
-                Some(ValueKind::Chain) => values.extend(
-                    lang::CHAIN_PREFIXES
-                        .iter()
-                        .map(|(n, p, d)| (n.to_string(), format!("{d} (priority {p})"), enum_kind)),
-                ),
-                Some(ValueKind::StateMatch) => values.extend(
-                    context::bool_values()
-                        .into_iter()
-                        .map(|(n, d)| (n, d, enum_kind)),
-                ),
-                Some(ValueKind::Match) => values.extend(
-                    [("yes", "match"), ("no", "negate the attributes")]
-                        .map(|(n, d)| (n.to_string(), d.to_string(), enum_kind)),
-                ),
-                Some(ValueKind::FilterRef) => {
-                    for name in a.lib.names() {
-                        let detail = hover::filter_summary(a, name).unwrap_or_default();
-                        values.push((name.to_string(), detail, CompletionItemKind::MODULE));
-                    }
-                }
-                Some(ValueKind::ParamName) => {
-                    let used = element
-                        .and_then(|e| referenced_filter(&scan, e))
-                        .map(|f| analysis::variables_of(&a.lib, &f))
-                        .unwrap_or_default();
-                    let all = analysis::variables(a);
-                    let names: Vec<String> = if used.is_empty() {
-                        all.keys().cloned().collect()
-                    } else {
-                        used.into_iter().collect()
-                    };
-                    for n in names {
-                        values.push((
-                            n.clone(),
-                            hover::variable_doc(a, &n),
-                            CompletionItemKind::VARIABLE,
-                        ));
-                    }
-                }
-                Some(ValueKind::Typed(spec)) => {
-                    if matches!(spec.ty, ValueType::States | ValueType::TcpFlags) {
-                        target = context::list_item(value, range.start, offset);
-                    }
-                    values.extend(
-                        context::enum_values(spec.ty)
-                            .into_iter()
-                            .map(|(n, d)| (n, d, enum_kind)),
-                    );
-                }
-                Some(ValueKind::Priority | ValueKind::FilterDef | ValueKind::ParamValue) | None => {
-                }
-            }
-            // Variables can stand in any protocol attribute.
-            let typed = matches!(
-                context::value_kind(&tag.name, &attr.name),
-                Some(ValueKind::Typed(_))
+            let referenced = element.and_then(|e| referenced_filter(&scan, e));
+            let (values, target) = value_candidates(
+                a,
+                &tag.name,
+                &attr.name,
+                value,
+                range.clone(),
+                offset,
+                referenced,
             );
-            if typed && (value.is_empty() || value.starts_with('$')) {
-                for n in analysis::variables(a).keys() {
-                    values.push((
-                        format!("${n}"),
-                        hover::variable_doc(a, n),
-                        CompletionItemKind::VARIABLE,
-                    ));
-                }
-            }
             for (label, detail, kind) in values {
                 items.push(CompletionItem {
                     label: label.clone(),
@@ -188,7 +121,99 @@ pub fn complete(a: &Analysis, doc: &Doc, pos: Position) -> Vec<CompletionItem> {
     items
 }
 
-fn markdown(value: String) -> Documentation {
+/// Candidate values of attribute `attr` of element `elem` (XML names; the DSL maps its words
+/// to them): (label, documentation, kind), and the range a choice replaces (`range` is the
+/// whole value; list types replace only the item at `offset`). `referenced` is the filter of
+/// the enclosing filterref (for parameter names).
+pub fn value_candidates(
+    a: &Analysis,
+    elem: &str,
+    attr: &str,
+    value: &str,
+    range: Range<usize>,
+    offset: usize,
+    referenced: Option<String>,
+) -> (Vec<(String, String, CompletionItemKind)>, Range<usize>) {
+    let mut values: Vec<(String, String, CompletionItemKind)> = Vec::new();
+    let mut target = range.clone();
+    let enum_kind = CompletionItemKind::ENUM_MEMBER;
+    match context::value_kind(elem, attr) {
+        Some(ValueKind::Action) => values.extend(
+            lang::ACTIONS
+                .iter()
+                .map(|(n, _, d)| (n.to_string(), d.to_string(), enum_kind)),
+        ),
+        Some(ValueKind::Direction) => values.extend(
+            lang::DIRECTIONS
+                .iter()
+                .map(|(n, _, d)| (n.to_string(), d.to_string(), enum_kind)),
+        ),
+        Some(ValueKind::Chain) => values.extend(
+            lang::CHAIN_PREFIXES
+                .iter()
+                .map(|(n, p, d)| (n.to_string(), format!("{d} (priority {p})"), enum_kind)),
+        ),
+        Some(ValueKind::StateMatch) => values.extend(
+            context::bool_values()
+                .into_iter()
+                .map(|(n, d)| (n, d, enum_kind)),
+        ),
+        Some(ValueKind::Match) => values.extend(
+            [("yes", "match"), ("no", "negate the attributes")]
+                .map(|(n, d)| (n.to_string(), d.to_string(), enum_kind)),
+        ),
+        Some(ValueKind::FilterRef) => {
+            for name in a.lib.names() {
+                let detail = hover::filter_summary(a, name).unwrap_or_default();
+                values.push((name.to_string(), detail, CompletionItemKind::MODULE));
+            }
+        }
+        Some(ValueKind::ParamName) => {
+            let used = referenced
+                .map(|f| analysis::variables_of(&a.lib, &f))
+                .unwrap_or_default();
+            let all = analysis::variables(a);
+            let names: Vec<String> = if used.is_empty() {
+                all.keys().cloned().collect()
+            } else {
+                used.into_iter().collect()
+            };
+            for n in names {
+                values.push((
+                    n.clone(),
+                    hover::variable_doc(a, &n),
+                    CompletionItemKind::VARIABLE,
+                ));
+            }
+        }
+        Some(ValueKind::Typed(spec)) => {
+            if matches!(spec.ty, ValueType::States | ValueType::TcpFlags) {
+                target = context::list_item(value, range.start, offset);
+            }
+            values.extend(
+                context::enum_values(spec.ty)
+                    .into_iter()
+                    .map(|(n, d)| (n, d, enum_kind)),
+            );
+        }
+        Some(ValueKind::Priority | ValueKind::FilterDef | ValueKind::ParamValue) | None => {}
+    }
+    // Variables can stand in any protocol attribute.
+    let typed = matches!(context::value_kind(elem, attr), Some(ValueKind::Typed(_)));
+    if typed && (value.is_empty() || value.starts_with('$')) {
+        for n in analysis::variables(a).keys() {
+            values.push((
+                format!("${n}"),
+                hover::variable_doc(a, n),
+                CompletionItemKind::VARIABLE,
+            ));
+        }
+    }
+    (values, target)
+}
+
+/// Markdown documentation.
+pub fn markdown(value: String) -> Documentation {
     Documentation::MarkupContent(MarkupContent {
         kind: MarkupKind::Markdown,
         value,
@@ -196,7 +221,7 @@ fn markdown(value: String) -> Documentation {
 }
 
 /// Elements allowed inside `parent` (the document root when `None`).
-fn child_elements(parent: Option<&str>) -> Vec<(&'static str, CompletionItemKind)> {
+pub fn child_elements(parent: Option<&str>) -> Vec<(&'static str, CompletionItemKind)> {
     let mut out: Vec<(&'static str, CompletionItemKind)> = lang::ELEMENTS
         .iter()
         .filter(|e| match parent {
@@ -216,7 +241,7 @@ fn child_elements(parent: Option<&str>) -> Vec<(&'static str, CompletionItemKind
 }
 
 /// Attribute names of an element (structural or protocol; protocols also take `match`).
-fn attributes(elem: &str) -> Vec<&'static str> {
+pub fn attributes(elem: &str) -> Vec<&'static str> {
     if let Some(e) = lang::element(elem) {
         return e.attrs.iter().map(|a| a.name).collect();
     }

@@ -1,7 +1,7 @@
 //! Hover: documentation from the language table for elements, attributes and values, filter
 //! summaries for filter names, and a rule's place in the evaluation order.
 
-use crate::analysis::{self, Analysis, Doc, RulePlace};
+use crate::analysis::{self, Analysis, Doc, RulePlace, Syntax};
 use crate::context::{self, Ctx, ValueKind};
 use crate::convert;
 use crate::scan;
@@ -15,6 +15,10 @@ use tower_lsp_server::ls_types::{Hover, HoverContents, MarkupContent, MarkupKind
 pub fn hover(a: &Analysis, doc: &Doc, pos: Position) -> Option<Hover> {
     let text = convert::text(a, doc);
     let offset = convert::offset(a, doc, pos);
+    if doc.syntax == Syntax::Dsl {
+        let (md, range) = crate::dslfeat::hover(a, doc, offset)?;
+        return Some(markdown_hover(doc, text, md, range));
+    }
     let scan = scan::scan(text);
     let (md, range) = match context::at(&scan, offset) {
         Ctx::ElementName { tag, .. } => {
@@ -38,13 +42,17 @@ pub fn hover(a: &Analysis, doc: &Doc, pos: Position) -> Option<Hover> {
         }
         Ctx::Text { .. } => return None,
     };
-    Some(Hover {
+    Some(markdown_hover(doc, text, md, range))
+}
+
+fn markdown_hover(doc: &Doc, text: &str, md: String, range: std::ops::Range<usize>) -> Hover {
+    Hover {
         contents: HoverContents::Markup(MarkupContent {
             kind: MarkupKind::Markdown,
             value: md,
         }),
         range: Some(convert::range(&doc.index, text, range)),
-    })
+    }
 }
 
 /// Documentation of an element: structural elements and protocol elements from the table.
@@ -127,7 +135,7 @@ pub fn attr_doc(elem: &str, attr: &str) -> Option<String> {
 }
 
 /// Documentation of an attribute value.
-fn value_doc(a: &Analysis, elem: &str, attr: &str, value: &str) -> Option<String> {
+pub fn value_doc(a: &Analysis, elem: &str, attr: &str, value: &str) -> Option<String> {
     if let Some(var) = value.strip_prefix('$') {
         let name: String = var
             .chars()

@@ -12,6 +12,8 @@ pub mod analysis;
 pub mod complete;
 pub mod context;
 pub mod convert;
+pub mod dslctx;
+pub mod dslfeat;
 pub mod hover;
 pub mod misc;
 pub mod nav;

@@ -1,6 +1,6 @@
 //! Folding ranges, formatting, semantic tokens, code actions and inlay hints.
 
-use crate::analysis::{self, Analysis, Doc};
+use crate::analysis::{self, Analysis, Doc, Syntax};
 use crate::context::{self, ValueKind};
 use crate::convert;
 use crate::scan;
@@ -10,15 +10,16 @@ use nwf_compiler::lang::Layer;
 use std::collections::HashMap;
 use std::ops::Range;
 use tower_lsp_server::ls_types::{
-    CodeAction, CodeActionKind, CodeActionOrCommand, FoldingRange, FoldingRangeKind, InlayHint,
-    InlayHintKind, InlayHintLabel, Position, Range as LspRange, SemanticToken, SemanticTokenType,
-    SemanticTokensLegend, TextEdit, WorkspaceEdit,
+    CodeAction, CodeActionKind, CodeActionOrCommand, CreateFile, CreateFileOptions,
+    DocumentChangeOperation, DocumentChanges, FoldingRange, FoldingRangeKind, InlayHint,
+    InlayHintKind, InlayHintLabel, OneOf, OptionalVersionedTextDocumentIdentifier, Position,
+    Range as LspRange, ResourceOp, SemanticToken, SemanticTokenType, SemanticTokensLegend,
+    TextDocumentEdit, TextEdit, WorkspaceEdit,
 };
 
 /// Folding ranges: elements and comments that span several lines.
 pub fn folding(a: &Analysis, doc: &Doc) -> Vec<FoldingRange> {
     let text = convert::text(a, doc);
-    let s = scan::scan(text);
     let mut out = Vec::new();
     let mut add = |r: Range<usize>, kind: Option<FoldingRangeKind>| {
         let start = doc.index.line_of(r.start) as u32;
@@ -32,11 +33,18 @@ pub fn folding(a: &Analysis, doc: &Doc) -> Vec<FoldingRange> {
             });
         }
     };
-    for e in 0..s.elements.len() {
-        add(s.element_span(e), None);
-    }
-    for c in &s.comments {
-        add(c.clone(), Some(FoldingRangeKind::Comment));
+    if doc.syntax == Syntax::Dsl {
+        for (r, comment) in crate::dslfeat::folds(text) {
+            add(r, comment.then_some(FoldingRangeKind::Comment));
+        }
+    } else {
+        let s = scan::scan(text);
+        for e in 0..s.elements.len() {
+            add(s.element_span(e), None);
+        }
+        for c in &s.comments {
+            add(c.clone(), Some(FoldingRangeKind::Comment));
+        }
     }
     out.sort_by_key(|f| (f.start_line, f.end_line));
     out
@@ -54,7 +62,7 @@ pub fn format(a: &Analysis, doc: &Doc) -> Option<Vec<TextEdit>> {
     }
     let f = doc.filter.as_ref()?;
     let text = convert::text(a, doc);
-    let new = analysis::write_filter(f, doc.syntax)?;
+    let new = analysis::write_filter(f, doc.syntax);
     if new == text {
         return Some(Vec::new());
     }
@@ -89,6 +97,9 @@ pub fn legend() -> SemanticTokensLegend {
 /// give the tokens; XML documents get them from the tolerant scanner.)
 pub fn semantic_tokens(a: &Analysis, doc: &Doc) -> Vec<SemanticToken> {
     let text = convert::text(a, doc);
+    if doc.syntax == Syntax::Dsl {
+        return encode_tokens(doc, text, crate::dslfeat::token_types(text));
+    }
     let s = scan::scan(text);
     let mut raw: Vec<(Range<usize>, u32)> = Vec::new();
     for tag in &s.tags {
@@ -101,40 +112,53 @@ pub fn semantic_tokens(a: &Analysis, doc: &Doc) -> Vec<SemanticToken> {
             if v.is_empty() {
                 continue;
             }
-            let ty = if v.starts_with('$') {
-                3
-            } else {
-                match context::value_kind(&tag.name, &at.name) {
-                    Some(ValueKind::FilterRef | ValueKind::FilterDef) => 4,
-                    Some(ValueKind::ParamName) => 3,
-                    Some(ValueKind::Priority) => 6,
-                    Some(
-                        ValueKind::Action
-                        | ValueKind::Direction
-                        | ValueKind::Chain
-                        | ValueKind::Match
-                        | ValueKind::StateMatch,
-                    ) => 2,
-                    Some(ValueKind::Typed(spec)) => {
-                        if v.chars().all(|c| c.is_ascii_hexdigit() || c == 'x') {
-                            6
-                        } else if !context::enum_values(spec.ty).is_empty() {
-                            2
-                        } else {
-                            7
-                        }
-                    }
-                    Some(ValueKind::ParamValue) | None => 7,
-                }
-            };
+            let ty = value_token_type(&tag.name, &at.name, v);
             raw.push((r.clone(), ty));
         }
     }
     for c in &s.comments {
         raw.push((c.clone(), 5));
     }
+    encode_tokens(doc, text, raw)
+}
+
+/// The semantic token type of a value of attribute `attr` of element `elem`.
+pub fn value_token_type(elem: &str, attr: &str, v: &str) -> u32 {
+    if v.starts_with('$') {
+        return 3;
+    }
+    match context::value_kind(elem, attr) {
+        Some(ValueKind::FilterRef | ValueKind::FilterDef) => 4,
+        Some(ValueKind::ParamName) => 3,
+        Some(ValueKind::Priority) => 6,
+        Some(
+            ValueKind::Action
+            | ValueKind::Direction
+            | ValueKind::Chain
+            | ValueKind::Match
+            | ValueKind::StateMatch,
+        ) => 2,
+        Some(ValueKind::Typed(spec)) => {
+            if v.chars().all(|c| c.is_ascii_hexdigit() || c == 'x') {
+                6
+            } else if !context::enum_values(spec.ty).is_empty() {
+                2
+            } else {
+                7
+            }
+        }
+        Some(ValueKind::ParamValue) | None => 7,
+    }
+}
+
+/// Encodes (range, type) pairs as LSP semantic tokens, splitting at line breaks (most
+/// clients do not support multi-line tokens).
+pub fn encode_tokens(
+    doc: &Doc,
+    text: &str,
+    mut raw: Vec<(Range<usize>, u32)>,
+) -> Vec<SemanticToken> {
     raw.sort_by_key(|(r, _)| r.start);
-    // Tokens may not span lines (most clients do not support it): split at line breaks.
     let mut out = Vec::new();
     let (mut prev_line, mut prev_col) = (0u32, 0u32);
     for (r, ty) in raw {
@@ -197,7 +221,59 @@ pub fn code_actions(a: &Analysis, doc: &Doc, range: LspRange) -> Vec<CodeActionO
             ..Default::default()
         }));
     }
+    out.extend(convert_action(doc));
     out
+}
+
+/// "Convert to XML / to the filter language": a new file next to this one (same name, other
+/// extension) with the filter in the other syntax. Offered when the document reads cleanly.
+pub fn convert_action(doc: &Doc) -> Option<CodeActionOrCommand> {
+    if doc
+        .diagnostics
+        .iter()
+        .any(|d| d.severity == Severity::Error)
+    {
+        return None;
+    }
+    let f = doc.filter.as_ref()?;
+    let path = crate::uri::to_path(&doc.uri)?;
+    let (target, ext, what) = match doc.syntax {
+        Syntax::Xml => (Syntax::Dsl, "nwf", "the filter language (.nwf)"),
+        Syntax::Dsl => (Syntax::Xml, "xml", "XML"),
+    };
+    let new_path = path.with_extension(ext);
+    let new_uri = crate::uri::from_path(&new_path)?;
+    let text = analysis::write_filter(f, target);
+    Some(CodeActionOrCommand::CodeAction(CodeAction {
+        title: format!(
+            "Convert to {what}: {}",
+            new_path
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        ),
+        kind: Some(CodeActionKind::REFACTOR_REWRITE),
+        edit: Some(WorkspaceEdit {
+            document_changes: Some(DocumentChanges::Operations(vec![
+                DocumentChangeOperation::Op(ResourceOp::Create(CreateFile {
+                    uri: new_uri.clone(),
+                    options: Some(CreateFileOptions {
+                        overwrite: Some(true),
+                        ignore_if_exists: None,
+                    }),
+                    annotation_id: None,
+                })),
+                DocumentChangeOperation::Edit(TextDocumentEdit {
+                    text_document: OptionalVersionedTextDocumentIdentifier {
+                        uri: new_uri,
+                        version: None,
+                    },
+                    edits: vec![OneOf::Left(TextEdit::new(LspRange::default(), text))],
+                }),
+            ])),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }))
 }
 
 fn overlaps(a: &LspRange, b: &LspRange) -> bool {
@@ -219,11 +295,15 @@ pub fn inlay_hints(a: &Analysis, doc: &Doc, range: LspRange) -> Vec<InlayHint> {
             continue;
         };
         let start = r.span.start as usize;
-        let at = s
-            .tags
-            .iter()
-            .find(|t| t.span.start == start)
-            .map_or(start, |t| t.span.end);
+        // XML: after the rule's start tag; DSL: at the end of the rule's statement.
+        let at = match doc.syntax {
+            Syntax::Dsl => r.span.end as usize,
+            Syntax::Xml => s
+                .tags
+                .iter()
+                .find(|t| t.span.start == start)
+                .map_or(start, |t| t.span.end),
+        };
         let (line, col) = doc.index.to_utf16(text, at);
         if line < range.start.line || line > range.end.line {
             continue;

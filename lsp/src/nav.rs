@@ -1,6 +1,6 @@
 //! Navigation across files: definitions, references, rename, document and workspace symbols.
 
-use crate::analysis::{self, Analysis, Doc};
+use crate::analysis::{self, Analysis, Doc, Syntax};
 use crate::context::{self, Ctx, ValueKind};
 use crate::convert;
 use crate::scan;
@@ -16,6 +16,9 @@ use tower_lsp_server::ls_types::{
 pub fn name_at(a: &Analysis, doc: &Doc, pos: Position) -> Option<(String, Range<usize>)> {
     let text = convert::text(a, doc);
     let offset = convert::offset(a, doc, pos);
+    if doc.syntax == Syntax::Dsl {
+        return crate::dslfeat::name_at(text, offset);
+    }
     let scan = scan::scan(text);
     match context::at(&scan, offset) {
         Ctx::AttrValue {
@@ -136,11 +139,17 @@ pub fn rename(
         if is_stdlib_file(a, s) {
             continue;
         }
+        let in_dsl = analysis::syntax_of(&a.lib.sources.get(s.file).name) == Syntax::Dsl;
+        let text = if in_dsl && !nwf_compiler::dsl::lexer::is_plain_ident(new_name) {
+            nwf_compiler::dsl::lexer::quote(new_name)
+        } else {
+            new_name.to_string()
+        };
         if let Some(loc) = convert::location(a, s) {
             changes
                 .entry(loc.uri)
                 .or_default()
-                .push(TextEdit::new(loc.range, new_name.to_string()));
+                .push(TextEdit::new(loc.range, text));
         }
     }
     Ok(WorkspaceEdit {

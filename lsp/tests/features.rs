@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{pos, redact, uri, ws_root, Client};
+use common::{pos, redact, redact_text, uri, ws_root, Client};
 use insta::assert_snapshot;
 use serde_json::{json, Value};
 
@@ -439,5 +439,190 @@ async fn utf16_positions_and_configuration() {
             .contains("did you mean"),
         "{d}"
     );
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dsl_documents() {
+    let mut c = start().await;
+    let (u, text) = read("guard.nwf");
+    c.open(&u, &text).await;
+    let mut out = String::new();
+    let d = c.diagnostics(&u, Some(1)).await;
+    out.push_str(&format!("## diagnostics\n{}\n\n", redact(&d)));
+    for (what, needle, delta) in [
+        ("direction (with evaluation order)", "in    accept", 0),
+        ("action", "accept tcp", 1),
+        ("protocol", "tcp", 1),
+        ("field", "dstportstart", 2),
+        ("value of an enum field", "Request", 2),
+        ("use target", "base-rules", 2),
+        ("use keyword", "use base", 1),
+    ] {
+        let h = c
+            .call(
+                "textDocument/hover",
+                json!({"textDocument": td(&u), "position": pos(&text, needle, delta)}),
+            )
+            .await;
+        out.push_str(&format!(
+            "## hover {what}\n{}\n\n",
+            redact_text(h["contents"]["value"].as_str().unwrap_or("null"))
+        ));
+    }
+    let def = c
+        .call(
+            "textDocument/definition",
+            json!({"textDocument": td(&u), "position": pos(&text, "base-rules", 2)}),
+        )
+        .await;
+    out.push_str(&format!(
+        "## definition of base-rules\n{}\n\n",
+        redact(&def)
+    ));
+    let tokens = c
+        .call(
+            "textDocument/semanticTokens/full",
+            json!({"textDocument": td(&u)}),
+        )
+        .await;
+    out.push_str(&format!("## semantic tokens\n{}\n\n", tokens["data"]));
+    let folds = c
+        .call("textDocument/foldingRange", json!({"textDocument": td(&u)}))
+        .await;
+    out.push_str(&format!("## folding ranges\n{}\n\n", redact(&folds)));
+    let hints = c
+        .call(
+            "textDocument/inlayHint",
+            json!({"textDocument": td(&u), "range": {"start": {"line": 0, "character": 0}, "end": {"line": 99, "character": 0}}}),
+        )
+        .await;
+    let hint_labels: Vec<String> = hints
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|h| {
+                    format!(
+                        "{}:{} {}",
+                        h["position"]["line"], h["position"]["character"], h["label"]
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.push_str(&format!("## inlay hints\n{}\n\n", hint_labels.join("\n")));
+    let syms = c
+        .call(
+            "textDocument/documentSymbol",
+            json!({"textDocument": td(&u)}),
+        )
+        .await;
+    let names: Vec<String> = syms[0]["children"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| format!("{} ({})", s["name"], s["detail"]))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.push_str(&format!(
+        "## document symbols of {}\n{}\n\n",
+        syms[0]["name"],
+        names.join("\n")
+    ));
+
+    // Completion in a scratch DSL document.
+    let s = uri(&ws_root().join("scratch.nwf"));
+    let cases: &[(&str, &str, &str, usize)] = &[
+        ("file start", "", "", 0),
+        ("statement start", "filter s {\n    \n}", "    ", 4),
+        ("action", "filter s {\n    in \n}", "in ", 3),
+        ("protocol", "filter s {\n    in drop \n}", "drop ", 5),
+        (
+            "fields of udp",
+            "filter s {\n    in drop udp \n}",
+            "udp ",
+            4,
+        ),
+        (
+            "partial field",
+            "filter s {\n    in drop udp dstp\n}",
+            "dstp",
+            4,
+        ),
+        (
+            "value of an enum field",
+            "filter s {\n    in drop mac protocolid == \n}",
+            "== ",
+            3,
+        ),
+        (
+            "tcp flags after the slash",
+            "filter s {\n    in drop tcp flags SYN/\n}",
+            "SYN/",
+            4,
+        ),
+        ("use targets", "filter s {\n    use no-\n}", "no-", 3),
+        (
+            "parameters of the used filter",
+            "filter s {\n    use clean-traffic(\n}",
+            "(",
+            1,
+        ),
+        ("chain", "filter s chain  {\n}", "chain ", 6),
+    ];
+    for (i, (what, t, needle, delta)) in cases.iter().enumerate() {
+        if i == 0 {
+            c.open(&s, t).await;
+        } else {
+            c.change(&s, &[(0, 0, 999, 0, t)]).await;
+        }
+        let r = c
+            .call(
+                "textDocument/completion",
+                json!({"textDocument": td(&s), "position": pos(t, needle, *delta)}),
+            )
+            .await;
+        out.push_str(&format!(
+            "## completion: {what}\n{}\n\n",
+            labels(&r).replace('\n', " ")
+        ));
+    }
+
+    // Formatting and conversion of a clean DSL document; conversion of a clean XML one.
+    let clean = "filter  clean {\n  out accept arp   opcode == Request\n}\n";
+    c.change(&s, &[(0, 0, 999, 0, clean)]).await;
+    let f = c
+        .call(
+            "textDocument/formatting",
+            json!({"textDocument": td(&s), "options": {"tabSize": 4, "insertSpaces": true}}),
+        )
+        .await;
+    out.push_str(&format!(
+        "## formatting\n{}\n\n",
+        f[0]["newText"].as_str().unwrap_or("null")
+    ));
+    let actions = c
+        .call(
+            "textDocument/codeAction",
+            json!({"textDocument": td(&s), "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
+                   "context": {"diagnostics": []}}),
+        )
+        .await;
+    out.push_str(&format!("## convert to XML\n{}\n\n", redact(&actions)));
+    let (ub, tb) = read("base-rules.xml");
+    c.open(&ub, &tb).await;
+    let actions = c
+        .call(
+            "textDocument/codeAction",
+            json!({"textDocument": td(&ub), "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
+                   "context": {"diagnostics": []}}),
+        )
+        .await;
+    out.push_str(&format!(
+        "## convert to the filter language\n{}\n\n",
+        redact(&actions)
+    ));
+    assert_snapshot!("dsl", out);
     c.shutdown().await;
 }

@@ -65,6 +65,17 @@ const FRAGMENTS: &[&str] = &[
     "<?xml version='1.0'?>",
     "state='NEW,ESTABLISHED'",
     "flags='SYN,ACK/SYN'",
+    "filter x {",
+    "}",
+    "in drop tcp dstportstart == ",
+    "out accept arp opcode != Request priority 10",
+    "use base-rules(IP = [1.2.3.4, $X",
+    ")",
+    "# comment 😀",
+    "\"unterminated",
+    "..",
+    "!=",
+    ";",
     "",
 ];
 
@@ -147,13 +158,15 @@ fn request_params(rng: &mut Rng, method: &str, uri: &str, text: &str) -> Value {
 async fn run(seed: u64, sequences: usize) {
     let mut rng = Rng(seed);
     let mut c = Client::start(Some(&ws_root()), json!({"debounceMs": 1})).await;
-    let seeds: Vec<String> = ["web.xml", "base-rules.xml", "loop-a.xml"]
+    let seeds: Vec<String> = ["web.xml", "base-rules.xml", "loop-a.xml", "guard.nwf"]
         .iter()
         .map(|f| std::fs::read_to_string(ws_root().join(f)).expect("fixture"))
         .chain([String::new(), "<filter name='😀'>".to_string()])
         .collect();
     for s in 0..sequences {
-        let u = uri(&ws_root().join(format!("random-{}.xml", s % 7)));
+        // Both front ends: every other document is in the filter language.
+        let ext = if s % 2 == 0 { "xml" } else { "nwf" };
+        let u = uri(&ws_root().join(format!("random-{}.{ext}", s % 7)));
         let mut text = rng.pick(&seeds).clone();
         c.open(&u, &text).await;
         let mut version = 1;

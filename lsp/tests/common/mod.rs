@@ -46,7 +46,11 @@ pub fn cache_dir() -> PathBuf {
 
 /// Makes a JSON value independent of where the repository and the cache are.
 pub fn redact(v: &Value) -> String {
-    let s = serde_json::to_string_pretty(v).expect("serializes");
+    redact_text(&serde_json::to_string_pretty(v).expect("serializes"))
+}
+
+/// Makes a text independent of where the repository and the cache are.
+pub fn redact_text(s: &str) -> String {
     s.replace(&uri(&ws_root()), "file:///WS")
         .replace(&uri(&cache_dir()), "file:///CACHE")
         .replace(&ws_root().display().to_string(), "/WS")
