@@ -54,12 +54,13 @@ pub fn check_paths(dirs: &[PathBuf], files: &[PathBuf]) -> CheckRun {
             check::check_filter(&library, f, &mut diags);
         }
     }
-    // Problems without a place (an unreadable directory) always count.
+    // Problems without a place (an unreadable directory) always count, and so do the reader's
+    // findings in a checked file that was first read through a directory.
     diags.extend(
         lib_diags
             .items()
             .iter()
-            .filter(|d| d.span.is_none())
+            .filter(|d| d.span.is_none_or(|s| checked.contains(&s.file)))
             .cloned(),
     );
     diags.sort();
