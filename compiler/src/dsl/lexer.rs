@@ -219,7 +219,9 @@ impl Token<'_> {
 /// Every token of `text`, including comments, line breaks and bad characters, in order.
 pub fn tokens(text: &str) -> Vec<Token<'_>> {
     let mut lex = Tok::lexer(text);
-    let mut out = Vec::new();
+    // About one token per four bytes; reserving up front avoids repeated large reallocations
+    // (which also make glibc consolidate its free lists each time).
+    let mut out = Vec::with_capacity(text.len() / 4 + 16);
     while let Some(r) = lex.next() {
         let s = lex.span();
         out.push(Token {

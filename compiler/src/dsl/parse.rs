@@ -71,7 +71,9 @@ fn prepare<'s>(
     tree: &mut SyntaxTree,
     errors: &mut Vec<SyntaxError>,
 ) -> Vec<Triple<'s>> {
-    let mut out: Vec<Triple<'s>> = Vec::new();
+    let toks = lexer::tokens(text);
+    let mut out: Vec<Triple<'s>> = Vec::with_capacity(toks.len() + 16);
+    tree.tokens.reserve(toks.len());
     let mut braces = 0usize;
     let mut parens = 0usize;
     let mut line_has_code = false;
@@ -86,7 +88,7 @@ fn prepare<'s>(
             });
         }
     };
-    for t in lexer::tokens(text) {
+    for t in toks {
         let (start, end) = t.span;
         tree.tokens.push(SyntaxToken {
             kind: t.kind(),
