@@ -185,6 +185,9 @@ pub struct Base {
     pub lib: Library,
     /// URIs of the disk files.
     pub uris: HashMap<FileId, Uri>,
+    /// The filter of every disk file, also those the library did not take (a second
+    /// definition of a name): references and rename list every definition.
+    pub disk_filters: Vec<Filter>,
     /// The open paths it was built without.
     pub without: BTreeSet<PathBuf>,
 }
@@ -195,6 +198,7 @@ impl Base {
         let mut scratch = Diagnostics::new();
         let mut lib = Library::with_stdlib(&mut scratch);
         let mut uris = HashMap::new();
+        let mut ids = Vec::new();
         for f in &disk.files {
             if open_paths.contains(&f.path) {
                 continue;
@@ -212,10 +216,19 @@ impl Base {
                 &mut scratch,
             );
             uris.insert(id, u);
+            ids.push(id);
         }
+        let disk_filters = ids
+            .into_iter()
+            .filter_map(|id| match lib.filters_in(id).next() {
+                Some(f) => Some(f.clone()),
+                None => read_filter(&lib.sources, id, &mut Diagnostics::new()),
+            })
+            .collect();
         Base {
             lib,
             uris,
+            disk_filters,
             without: open_paths,
         }
     }
@@ -262,6 +275,9 @@ pub struct Analysis {
     pub docs: BTreeMap<String, Doc>,
     /// Variables of the configured binding.
     pub vars: Vec<(String, String)>,
+    /// Filters of disk files that the library does not hold (a name defined twice, or
+    /// overridden by an open document): still definitions for references and rename.
+    pub shadowed: Vec<Filter>,
 }
 
 /// Analyses the open documents on top of a base library.
@@ -315,11 +331,18 @@ pub fn analyze(base: &Base, open: &[&OpenDoc], vars: &[(String, String)]) -> Ana
             },
         );
     }
+    let shadowed = base
+        .disk_filters
+        .iter()
+        .filter(|f| lib.get(&f.name).map(|l| l.filter.file) != Some(f.file))
+        .cloned()
+        .collect();
     Analysis {
         lib,
         uris,
         docs,
         vars: vars.to_vec(),
+        shadowed,
     }
 }
 

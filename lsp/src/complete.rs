@@ -198,15 +198,24 @@ pub fn value_candidates(
         }
         Some(ValueKind::Priority | ValueKind::FilterDef | ValueKind::ParamValue) | None => {}
     }
-    // Variables can stand in any protocol attribute.
-    let typed = matches!(context::value_kind(elem, attr), Some(ValueKind::Typed(_)));
-    if typed && (value.is_empty() || value.starts_with('$')) {
-        for n in analysis::variables(a).keys() {
-            values.push((
-                format!("${n}"),
-                hover::variable_doc(a, n),
-                CompletionItemKind::VARIABLE,
-            ));
+    // Variables can stand in any protocol attribute, but next to enumerated values they are
+    // noise: offer them once `$` is typed, or when the table gives the type no enum values.
+    if let Some(ValueKind::Typed(spec)) = context::value_kind(elem, attr) {
+        let item = value
+            .get(target.start.saturating_sub(range.start)..target.end.saturating_sub(range.start))
+            .unwrap_or(value);
+        let dollar = item.trim_start().starts_with('$');
+        if dollar {
+            values.clear();
+        }
+        if dollar || (item.is_empty() && context::enum_values(spec.ty).is_empty()) {
+            for n in analysis::variables(a).keys() {
+                values.push((
+                    format!("${n}"),
+                    hover::variable_doc(a, n),
+                    CompletionItemKind::VARIABLE,
+                ));
+            }
         }
     }
     (values, target)

@@ -41,10 +41,11 @@ pub fn definition(a: &Analysis, doc: &Doc, pos: Position) -> Option<Location> {
     convert::location(a, l.filter.name_span)
 }
 
-/// Every filter visible: the library's and open documents' (a second definition of a name is
-/// not in the library but still has references to show).
+/// Every filter visible: the library's, open documents' and disk files' (a second definition
+/// of a name is not in the library but is still a definition with references to show).
 fn all_filters(a: &Analysis) -> Vec<&Filter> {
     let mut out: Vec<&Filter> = a.lib.iter().map(|l| &l.filter).collect();
+    out.extend(&a.shadowed);
     for d in a.docs.values() {
         if let Some(f) = &d.filter {
             if !out.iter().any(|g| g.file == f.file) {

@@ -165,6 +165,18 @@ async fn completion() {
             2,
         ),
         (
+            "variables of an address (no enum values): offered on an empty value",
+            "<filter name='s'><rule action='drop' direction='in'><ip srcipaddr=''/>",
+            "srcipaddr='",
+            11,
+        ),
+        (
+            "variables in an enum attribute once `$` is typed (only them)",
+            "<filter name='s'><rule action='drop' direction='in'><mac protocolid='$'/>",
+            "'$",
+            2,
+        ),
+        (
             "parameter names of the referenced filter",
             "<filter name='s'><filterref filter='clean-traffic'><parameter name=''/>",
             "name=''",
@@ -625,4 +637,74 @@ async fn dsl_documents() {
     ));
     assert_snapshot!("dsl", out);
     c.shutdown().await;
+}
+
+/// A workspace on disk (outside the fixtures) for tests that change files.
+fn temp_ws(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("nwf-lsp-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.canonicalize().expect("canonical")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_definition_of_a_name_on_disk() {
+    let dir = temp_ws("dup");
+    // Two unopened disk files define `dup` (E0203 for the second); a third is overridden by
+    // the open document that defines the same name.
+    std::fs::write(dir.join("a.xml"), "<filter name='dup'/>\n").expect("write");
+    std::fs::write(dir.join("b.xml"), "<filter name='dup'/>\n").expect("write");
+    std::fs::write(dir.join("c.xml"), "<filter name='mine'/>\n").expect("write");
+    let mut c = Client::start(Some(&dir), json!({ "debounceMs": 5 })).await;
+    let u = uri(&dir.join("user.xml"));
+    let text = "<filter name='mine'>\n  <filterref filter='dup'/>\n</filter>\n";
+    c.open(&u, text).await;
+    let refs = c
+        .call(
+            "textDocument/references",
+            json!({"textDocument": td(&u), "position": pos(text, "'dup'", 2),
+                   "context": {"includeDeclaration": true}}),
+        )
+        .await;
+    let mut at: Vec<String> = refs
+        .as_array()
+        .expect("locations")
+        .iter()
+        .map(|l| {
+            let file = l["uri"]
+                .as_str()
+                .unwrap_or("")
+                .rsplit('/')
+                .next()
+                .unwrap_or("");
+            format!("{file}:{}", l["range"]["start"]["line"])
+        })
+        .collect();
+    at.sort();
+    assert_eq!(at, ["a.xml:0", "b.xml:0", "user.xml:1"]);
+    let r = c
+        .call(
+            "textDocument/rename",
+            json!({"textDocument": td(&u), "position": pos(text, "'dup'", 2), "newName": "one"}),
+        )
+        .await;
+    let mut files: Vec<String> = r["changes"]
+        .as_object()
+        .expect("changes")
+        .keys()
+        .map(|k| k.rsplit('/').next().unwrap_or("").to_string())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["a.xml", "b.xml", "user.xml"]);
+    // The disk file overridden by the open document is a definition of `mine` too.
+    let refs = c
+        .call(
+            "textDocument/references",
+            json!({"textDocument": td(&u), "position": pos(text, "'mine'", 2),
+                   "context": {"includeDeclaration": true}}),
+        )
+        .await;
+    assert_eq!(refs.as_array().map(Vec::len), Some(2), "{refs}");
+    c.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
