@@ -1,9 +1,9 @@
 //! Chooses the front end by file name: `*.nwf` is the DSL, everything else XML. Both give the
 //! same IR and the same diagnostics for the same mistakes, so callers need not care.
 
-use crate::diag::Diagnostics;
+use crate::diag::{Diagnostic, Diagnostics};
 use crate::ir::Filter;
-use crate::source::{FileId, SourceMap};
+use crate::source::{FileId, Origin, SourceMap, Span};
 use std::path::Path;
 
 /// The syntax of a filter file.
@@ -36,4 +36,40 @@ pub fn read_filter(sources: &SourceMap, file: FileId, diags: &mut Diagnostics) -
         Syntax::Dsl => crate::dsl::read_filter(sources, file, diags),
         Syntax::Xml => crate::xml::read_filter(sources, file, diags),
     }
+}
+
+/// Reads a filter file from disk into the source map. A file that cannot be read is E0005 (and
+/// `None`); a file that is not UTF-8 is E0001 at the first bad byte, kept with replacement
+/// characters so the error can be shown in place. Returns the file and whether its text is
+/// valid (only then is it worth reading as a filter).
+pub fn load_file(
+    path: &Path,
+    sources: &mut SourceMap,
+    diags: &mut Diagnostics,
+) -> Option<(FileId, bool)> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            diags.push(Diagnostic::error(
+                "E0005",
+                format!("cannot read {}: {e}", path.display()),
+            ));
+            return None;
+        }
+    };
+    let name = path.display().to_string();
+    let origin = Origin::Path(path.to_path_buf());
+    Some(match crate::xml::read_text(bytes) {
+        Ok(text) => (sources.add(name, origin, text), true),
+        Err((at, lossy)) => {
+            let end = at + lossy[at..].chars().next().map_or(0, char::len_utf8);
+            let id = sources.add(name, origin, lossy);
+            diags.push(
+                Diagnostic::error("E0001", "the file is not valid UTF-8")
+                    .at(Span::new(id, at..end), "invalid byte sequence here")
+                    .with_help("filter files are UTF-8 text"),
+            );
+            (id, false)
+        }
+    })
 }

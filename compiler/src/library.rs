@@ -2,10 +2,10 @@
 //! directories and files named on the command line, with libvirt's name resolution.
 
 use crate::diag::{Diagnostic, Diagnostics};
+use crate::frontend;
 use crate::ir::Filter;
-use crate::source::{FileId, Origin, SourceMap, Span};
+use crate::source::{FileId, Origin, SourceMap};
 use crate::stdlib::STDLIB;
-use crate::{frontend, xml};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -114,36 +114,11 @@ impl Library {
             }
             return id;
         }
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) => {
-                diags.push(Diagnostic::error(
-                    "E0005",
-                    format!("cannot read {}: {e}", path.display()),
-                ));
-                return None;
-            }
-        };
+        let (id, valid) = frontend::load_file(path, &mut self.sources, diags)?;
         self.paths.push(canonical);
-        let name = path.display().to_string();
-        let id = match xml::read_text(bytes) {
-            Ok(text) => self
-                .sources
-                .add(name, Origin::Path(path.to_path_buf()), text),
-            Err((at, lossy)) => {
-                let id = self
-                    .sources
-                    .add(name, Origin::Path(path.to_path_buf()), lossy);
-                let text = &self.sources.get(id).text;
-                let end = at + text[at..].chars().next().map_or(0, char::len_utf8);
-                diags.push(
-                    Diagnostic::error("E0001", "the file is not valid UTF-8")
-                        .at(Span::new(id, at..end), "invalid byte sequence here")
-                        .with_help("filter files are UTF-8 text"),
-                );
-                return Some(id);
-            }
-        };
+        if !valid {
+            return Some(id);
+        }
         self.read(id, provider, diags);
         Some(id)
     }

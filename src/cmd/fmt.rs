@@ -5,10 +5,10 @@
 //! errors is reported and never rewritten.
 
 use crate::{output, Format};
-use nwf_compiler::diag::{Diagnostic, Diagnostics};
+use nwf_compiler::diag::Diagnostics;
 use nwf_compiler::frontend::{self, Syntax};
 use nwf_compiler::ir::Filter;
-use nwf_compiler::source::{Origin, SourceMap, Span};
+use nwf_compiler::source::SourceMap;
 use nwf_compiler::{dsl, xml};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -45,30 +45,11 @@ pub fn read_file(
     sources: &mut SourceMap,
     diags: &mut Diagnostics,
 ) -> Option<ReadFile> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) => {
-            diags.push(Diagnostic::error(
-                "E0005",
-                format!("cannot read {}: {e}", path.display()),
-            ));
-            return None;
-        }
-    };
-    let name = path.display().to_string();
-    let text = match xml::read_text(bytes) {
-        Ok(t) => t,
-        Err((at, lossy)) => {
-            let end = at + lossy[at..].chars().next().map_or(0, char::len_utf8);
-            let id = sources.add(name, Origin::Path(path.to_path_buf()), lossy);
-            diags.push(
-                Diagnostic::error("E0001", "the file is not valid UTF-8")
-                    .at(Span::new(id, at..end), "invalid byte sequence here"),
-            );
-            return None;
-        }
-    };
-    let id = sources.add(name, Origin::Path(path.to_path_buf()), text.clone());
+    let (id, valid) = frontend::load_file(path, sources, diags)?;
+    if !valid {
+        return None;
+    }
+    let text = sources.get(id).text.clone();
     let mut file_diags = Diagnostics::new();
     let filter = frontend::read_filter(sources, id, &mut file_diags);
     let has_errors = file_diags.has_errors();
