@@ -3,6 +3,8 @@
 //! idempotent, the examples in `testdata/dsl/` read cleanly, mistakes get the XML front end's
 //! diagnostics, and one run reports every syntax error.
 
+mod common;
+
 use nwf_compiler::diag::{Diagnostics, Severity};
 use nwf_compiler::ir::Filter;
 use nwf_compiler::source::{Origin, SourceMap};
@@ -80,33 +82,12 @@ fn assert_dsl_round_trip(name: &str, xml_text: &str) -> String {
     dsl1
 }
 
-/// Every filter file below `dir`, recursively, except the deliberately broken inputs (as in
-/// `roundtrip.rs`).
-fn filter_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    entries.sort();
-    for p in entries {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if p.is_dir() {
-            if !matches!(name, "invalid" | "cases" | "cli" | "bindings" | "lsp") {
-                filter_files(&p, out);
-            }
-        } else if name.ends_with(".xml")
-            && std::fs::read_to_string(&p).is_ok_and(|t| t.contains("<filter "))
-        {
-            out.push(p);
-        }
-    }
-}
-
 #[test]
 fn every_stdlib_and_testdata_filter_round_trips_through_the_dsl() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut files = Vec::new();
-    filter_files(&root.join("stdlib"), &mut files);
-    filter_files(&root.join("testdata"), &mut files);
+    common::filter_files(&root.join("stdlib"), "xml", &mut files);
+    common::filter_files(&root.join("testdata"), "xml", &mut files);
     for p in &files {
         let text = std::fs::read_to_string(p).unwrap();
         let (_, d) = read_xml(&text);
@@ -120,13 +101,15 @@ fn every_stdlib_and_testdata_filter_round_trips_through_the_dsl() {
 
 #[test]
 fn examples_read_cleanly_and_format_idempotently() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/dsl");
+    // Every valid `.nwf` file of testdata/ (the examples, the conversion inputs, ...).
+    let mut files = Vec::new();
+    common::filter_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata"),
+        "nwf",
+        &mut files,
+    );
     let mut n = 0;
-    for e in std::fs::read_dir(&dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.extension().is_none_or(|e| e != "nwf") {
-            continue;
-        }
+    for p in files {
         n += 1;
         let text = std::fs::read_to_string(&p).unwrap();
         let (f, d) = read_dsl(&text);
@@ -149,7 +132,7 @@ fn examples_read_cleanly_and_format_idempotently() {
         assert!(!d.has_errors(), "{:?}\n{x}", d.items());
         assert_eq!(dsl::write_filter(&h.unwrap()), out);
     }
-    assert!(n >= 3);
+    assert!(n >= 5, "{n} .nwf files");
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! in `stdlib/` and `testdata/`, and over generated filters (proptest). Generated filters also
 //! go through the DSL: XML -> DSL -> XML and DSL -> XML -> DSL keep meaning and text.
 
+mod common;
+
 use nwf_compiler::diag::Diagnostics;
 use nwf_compiler::ir::{AttrValue, Entry, Filter, FilterRef, Match, Operand, Param, Rule};
 use nwf_compiler::lang::{self, Action, Direction, ValueType};
@@ -59,32 +61,11 @@ fn xml_files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// Every filter file below `dir`, recursively, except the deliberately broken inputs (`lsp/`
-/// holds the language server's test workspace, broken on purpose).
-fn filter_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    entries.sort();
-    for p in entries {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if p.is_dir() {
-            if !matches!(name, "invalid" | "cases" | "cli" | "bindings" | "lsp") {
-                filter_files(&p, out);
-            }
-        } else if name.ends_with(".xml")
-            && std::fs::read_to_string(&p).is_ok_and(|t| t.contains("<filter "))
-        {
-            out.push(p);
-        }
-    }
-}
-
 #[test]
 fn every_stdlib_and_testdata_filter_round_trips() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut files = xml_files(&root.join("stdlib"));
-    filter_files(&root.join("testdata"), &mut files);
+    common::filter_files(&root.join("testdata"), "xml", &mut files);
     for p in &files {
         let text = std::fs::read_to_string(p).unwrap();
         assert_round_trip(&p.display().to_string(), &text);
