@@ -5,6 +5,7 @@
 //! compiler's front-end dispatcher (XML or DSL by file extension) changes them only.
 
 use crate::uri;
+use nwf_compiler::binding::Binding;
 use nwf_compiler::check;
 use nwf_compiler::diag::{Diagnostic, Diagnostics};
 use nwf_compiler::ir::{Entry, Filter, Operand};
@@ -15,6 +16,7 @@ use nwf_compiler::source::{FileId, Origin, SourceMap};
 use nwf_compiler::{dsl, frontend, xml};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tower_lsp_server::ls_types::Uri;
 
 pub use nwf_compiler::frontend::Syntax;
@@ -79,6 +81,8 @@ pub struct Disk {
     pub vars: Vec<(String, String)>,
     /// Problems met while loading (unreadable directory, bad binding), for the log.
     pub problems: Vec<String>,
+    /// The configured binding, if it could be read (instantiated for evaluation positions).
+    pub binding: Option<Arc<Binding>>,
 }
 
 /// Most files a workspace scan reads, so opening a huge tree stays responsive.
@@ -91,6 +95,127 @@ fn is_source(p: &Path) -> bool {
     )
 }
 
+/// Whether a text read from `path` is a filter: every `.nwf` file, and XML files whose root
+/// element is `<filter>` (bindings, domain XML and other XML files in a workspace are not).
+pub fn is_filter_text(path: &Path, text: &str) -> bool {
+    if syntax_of(&path.to_string_lossy()) == Syntax::Dsl {
+        return true;
+    }
+    match xml_root_name(text) {
+        Some(name) => name == "filter",
+        // No recognisable root (a broken file): read it if it looks like one.
+        None => text.contains("<filter"),
+    }
+}
+
+/// The name of the first element of an XML text, after the declaration, comments and a
+/// doctype.
+fn xml_root_name(text: &str) -> Option<&str> {
+    let mut rest = text;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+        if let Some(r) = rest.strip_prefix("<?") {
+            rest = &r[r.find("?>")? + 2..];
+        } else if let Some(r) = rest.strip_prefix("<!--") {
+            rest = &r[r.find("-->")? + 3..];
+        } else if let Some(r) = rest.strip_prefix("<!") {
+            rest = &r[r.find('>')? + 1..];
+        } else if let Some(r) = rest.strip_prefix('<') {
+            let end = r
+                .find(|c: char| c.is_whitespace() || matches!(c, '>' | '/'))
+                .unwrap_or(r.len());
+            return (end > 0).then(|| &r[..end]);
+        } else {
+            return None;
+        }
+    }
+}
+
+/// Reads one filter file from disk; `None` if it cannot be read or is not a filter.
+pub fn read_disk_file(path: &Path) -> Option<DiskFile> {
+    let bytes = std::fs::read(path).ok()?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    is_filter_text(path, &text).then(|| DiskFile {
+        path: path.to_path_buf(),
+        text,
+    })
+}
+
+/// Directories below a workspace root that are not searched for filters.
+fn skipped_dir(name: &str) -> bool {
+    name.starts_with('.') || matches!(name, "target" | "node_modules")
+}
+
+/// Whether a path would be read as a filter file by [`load_disk`]: a `.xml` or `.nwf` file
+/// directly in a `filters` directory, or below a workspace root outside hidden and build
+/// directories.
+pub fn in_scope(settings: &Settings, path: &Path) -> bool {
+    if !is_source(path) {
+        return false;
+    }
+    let canon = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let parent = path.parent().map(canon);
+    if settings
+        .filters
+        .iter()
+        .any(|d| parent.as_deref() == Some(canon(d).as_path()))
+    {
+        return true;
+    }
+    let path = path.parent().map_or_else(
+        || path.to_path_buf(),
+        |p| canon(p).join(path.file_name().unwrap_or_default()),
+    );
+    settings.roots.iter().any(|root| {
+        path.strip_prefix(canon(root)).is_ok_and(|rel| {
+            let n = rel.components().count();
+            rel.components()
+                .take(n.saturating_sub(1))
+                .all(|c| !skipped_dir(&c.as_os_str().to_string_lossy()))
+        })
+    })
+}
+
+/// Whether two paths name the same file (also when one of them no longer exists).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    a == b
+        || match (a.canonicalize(), b.canonicalize()) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => false,
+        }
+}
+
+impl Disk {
+    /// Takes a changed, created or deleted file into account: its text is read again (in
+    /// place, so which of two definitions of a name wins does not change), a new filter file
+    /// is added at the end, and a deleted or no longer filter file is dropped. Returns
+    /// whether anything changed.
+    pub fn reload(&mut self, settings: &Settings, path: &Path) -> bool {
+        let at = self.files.iter().position(|f| same_file(&f.path, path));
+        let new = if in_scope(settings, path) {
+            read_disk_file(path)
+        } else {
+            None
+        };
+        match (at, new) {
+            (Some(i), Some(f)) => {
+                let changed = self.files[i].text != f.text;
+                self.files[i].text = f.text;
+                changed
+            }
+            (Some(i), None) => {
+                self.files.remove(i);
+                true
+            }
+            (None, Some(f)) if self.files.len() < MAX_WORKSPACE_FILES => {
+                self.files.push(f);
+                true
+            }
+            (None, _) => false,
+        }
+    }
+}
+
 /// Reads the configured directories, the workspace and the binding.
 pub fn load_disk(settings: &Settings) -> Disk {
     let mut disk = Disk::default();
@@ -100,14 +225,7 @@ pub fn load_disk(settings: &Settings) -> Disk {
         if !seen.insert(key) || disk.files.len() >= MAX_WORKSPACE_FILES {
             return;
         }
-        if let Ok(bytes) = std::fs::read(&path) {
-            let text = String::from_utf8_lossy(&bytes).into_owned();
-            // Bindings, domain XML and other XML files in a workspace are not filters.
-            if syntax_of(&path.to_string_lossy()) == Syntax::Xml && !text.contains("<filter") {
-                return;
-            }
-            disk.files.push(DiskFile { path, text });
-        }
+        disk.files.extend(read_disk_file(&path));
     };
     for dir in &settings.filters {
         match std::fs::read_dir(dir) {
@@ -139,7 +257,7 @@ pub fn load_disk(settings: &Settings) -> Disk {
             for p in paths.into_iter().rev() {
                 let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
                 if p.is_dir() {
-                    if !name.starts_with('.') && !matches!(name, "target" | "node_modules") {
+                    if !skipped_dir(name) {
                         stack.push(p);
                     }
                 } else if is_source(&p) {
@@ -148,7 +266,21 @@ pub fn load_disk(settings: &Settings) -> Disk {
             }
         }
     }
-    if let Some(b) = &settings.binding {
+    disk.load_binding(settings);
+    disk
+}
+
+impl Disk {
+    /// Reads the configured binding (again): its variables, and the binding itself for
+    /// instantiation.
+    pub fn load_binding(&mut self, settings: &Settings) {
+        self.vars.clear();
+        self.binding = None;
+        self.problems
+            .retain(|p| !p.starts_with("cannot read binding"));
+        let Some(b) = &settings.binding else {
+            return;
+        };
         match std::fs::read(b) {
             Ok(bytes) => {
                 let mut sources = SourceMap::new();
@@ -160,21 +292,25 @@ pub fn load_disk(settings: &Settings) -> Disk {
                 let mut d = Diagnostics::new();
                 match nwf_compiler::binding::read_binding(&sources, id, &mut d) {
                     Some(binding) => {
-                        disk.vars.push(("MAC".into(), binding.mac.to_string()));
-                        disk.vars
-                            .extend(binding.params.into_iter().map(|p| (p.name, p.value)));
+                        self.vars.push(("MAC".into(), binding.mac.to_string()));
+                        self.vars.extend(
+                            binding
+                                .params
+                                .iter()
+                                .map(|p| (p.name.clone(), p.value.clone())),
+                        );
+                        self.binding = Some(Arc::new(binding));
                     }
-                    None => disk
+                    None => self
                         .problems
                         .push(format!("cannot read binding {}", b.display())),
                 }
             }
-            Err(e) => disk
+            Err(e) => self
                 .problems
                 .push(format!("cannot read binding {}: {e}", b.display())),
         }
     }
-    disk
 }
 
 /// The library without the open documents: the standard filters and every disk file that is

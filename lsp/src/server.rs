@@ -6,6 +6,7 @@ use crate::state::{self, Msg, Output};
 use crate::{complete, convert, hover, misc, nav};
 use serde_json::Value;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -16,13 +17,18 @@ use tower_lsp_server::{Client, LanguageServer};
 /// The nwf language server.
 pub struct Backend {
     tx: mpsc::UnboundedSender<Msg>,
+    client: Client,
+    /// Whether the client registers file watchers for us (then saves reload one file).
+    watch: AtomicBool,
 }
 
 impl Backend {
     /// A server publishing to `client`, with command-line defaults.
     pub fn new(client: Client, settings: Settings, debounce: Duration) -> Backend {
         Backend {
-            tx: state::spawn(Output::Client(client), settings, debounce),
+            tx: state::spawn(Output::Client(client.clone()), settings, debounce),
+            client,
+            watch: AtomicBool::new(false),
         }
     }
 
@@ -112,6 +118,14 @@ impl LanguageServer for Backend {
         if let Some(m) = p.initialization_options.as_ref().and_then(configure) {
             self.send(m);
         }
+        let watch = p
+            .capabilities
+            .workspace
+            .as_ref()
+            .and_then(|w| w.did_change_watched_files.as_ref())
+            .and_then(|w| w.dynamic_registration)
+            .unwrap_or(false);
+        self.watch.store(watch, Ordering::Relaxed);
         let trigger = ["<", " ", "'", "\"", "$", ",", "/"]
             .map(String::from)
             .to_vec();
@@ -159,6 +173,35 @@ impl LanguageServer for Backend {
         })
     }
 
+    async fn initialized(&self, _: InitializedParams) {
+        if !self.watch.load(Ordering::Relaxed) {
+            return;
+        }
+        // Filters changed on disk (a checkout, another editor) reach us as file events.
+        let watchers = ["**/*.xml", "**/*.nwf"]
+            .map(|g| FileSystemWatcher {
+                glob_pattern: GlobPattern::String(g.to_string()),
+                kind: None,
+            })
+            .to_vec();
+        let options = DidChangeWatchedFilesRegistrationOptions { watchers };
+        let registration = Registration {
+            id: "nwf-watch-filters".into(),
+            method: "workspace/didChangeWatchedFiles".into(),
+            register_options: serde_json::to_value(options).ok(),
+        };
+        if let Err(e) = self.client.register_capability(vec![registration]).await {
+            // Saves still reload files (see did_save).
+            self.watch.store(false, Ordering::Relaxed);
+            self.client
+                .log_message(
+                    MessageType::WARNING,
+                    format!("cannot watch filter files: {e}"),
+                )
+                .await;
+        }
+    }
+
     async fn shutdown(&self) -> Result<()> {
         Ok(())
     }
@@ -189,13 +232,27 @@ impl LanguageServer for Backend {
         }
     }
 
-    async fn did_change_watched_files(&self, _: DidChangeWatchedFilesParams) {
-        self.send(Msg::Rescan);
+    async fn did_change_watched_files(&self, p: DidChangeWatchedFilesParams) {
+        let paths = p
+            .changes
+            .iter()
+            .filter_map(|c| crate::uri::to_path(&c.uri))
+            .collect();
+        self.send(Msg::FilesChanged(paths));
     }
 
-    async fn did_save(&self, _: DidSaveTextDocumentParams) {
-        // Other files' disk copies may have changed too (a save elsewhere): read them again.
-        self.send(Msg::Rescan);
+    async fn did_save(&self, p: DidSaveTextDocumentParams) {
+        if self.watch.load(Ordering::Relaxed) {
+            // Changes of other files arrive as watched-file events.
+            self.send(Msg::FilesChanged(
+                crate::uri::to_path(&p.text_document.uri)
+                    .into_iter()
+                    .collect(),
+            ));
+        } else {
+            // Without a watcher, other files' disk copies may have changed too: read them all.
+            self.send(Msg::Rescan);
+        }
     }
 
     async fn hover(&self, p: HoverParams) -> Result<Option<Hover>> {

@@ -52,8 +52,11 @@ pub enum Msg {
         /// Debounce delay.
         debounce: Option<Duration>,
     },
-    /// Files on disk changed: read them again.
+    /// Files on disk changed: read every file again (clients that do not watch files).
     Rescan,
+    /// These files were changed, created or deleted on disk (`didChangeWatchedFiles`,
+    /// `didSave`): read them again.
+    FilesChanged(Vec<std::path::PathBuf>),
     /// The current analysis (made fresh if documents changed).
     Snapshot(oneshot::Sender<Arc<Analysis>>),
     /// The text and version of an open document (tests compare it with their own copy).
@@ -103,6 +106,9 @@ struct Actor {
     current: Option<Arc<Analysis>>,
     /// Documents closed since the last publication (their diagnostics are cleared).
     closed: Vec<Uri>,
+    /// What was last published per document (version and diagnostics), so that a change
+    /// elsewhere re-publishes only the documents whose diagnostics it changed.
+    published: BTreeMap<String, (i32, Vec<lsp::Diagnostic>)>,
     deadline: Option<Instant>,
     first_pending: Option<Instant>,
 }
@@ -122,6 +128,7 @@ async fn run(
         docs: BTreeMap::new(),
         current: None,
         closed: Vec::new(),
+        published: BTreeMap::new(),
         deadline: None,
         first_pending: None,
     };
@@ -185,6 +192,10 @@ impl Actor {
             }
             Msg::Close(uri) => {
                 if self.docs.remove(uri.as_str()).is_some() {
+                    // Its disk copy now counts, and may differ from the one read before.
+                    if let (Some(disk), Some(path)) = (&mut self.disk, crate::uri::to_path(&uri)) {
+                        disk.reload(&self.settings, &path);
+                    }
                     self.closed.push(uri);
                     self.changed();
                 }
@@ -219,6 +230,27 @@ impl Actor {
                 self.disk = None;
                 self.base = None;
                 self.changed();
+            }
+            Msg::FilesChanged(paths) => {
+                // Not loaded yet: the first analysis reads everything anyway.
+                let Some(disk) = &mut self.disk else { return };
+                let mut changed = false;
+                for p in &paths {
+                    if self
+                        .settings
+                        .binding
+                        .as_deref()
+                        .is_some_and(|b| analysis::same_file(b, p))
+                    {
+                        disk.load_binding(&self.settings);
+                        changed = true;
+                    }
+                    changed |= disk.reload(&self.settings, p);
+                }
+                if changed {
+                    self.base = None;
+                    self.changed();
+                }
             }
             Msg::Snapshot(reply) => {
                 let a = self.analysis().await;
@@ -279,6 +311,7 @@ impl Actor {
         let a = self.analysis().await;
         for uri in std::mem::take(&mut self.closed) {
             if !a.docs.contains_key(uri.as_str()) {
+                self.published.remove(uri.as_str());
                 self.out
                     .publish(lsp::PublishDiagnosticsParams::new(uri, Vec::new(), None))
                     .await;
@@ -286,6 +319,12 @@ impl Actor {
         }
         for doc in a.docs.values() {
             let diags = convert::diagnostics(&a, doc);
+            let last = (doc.version, diags);
+            if self.published.get(doc.uri.as_str()) == Some(&last) {
+                continue;
+            }
+            let diags = last.1.clone();
+            self.published.insert(doc.uri.as_str().to_string(), last);
             self.out
                 .publish(lsp::PublishDiagnosticsParams::new(
                     doc.uri.clone(),

@@ -708,3 +708,98 @@ async fn every_definition_of_a_name_on_disk() {
     c.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn codes(d: &Value) -> Vec<String> {
+    d.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| x["code"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_changed_on_disk() {
+    let dir = temp_ws("watch");
+    let user = "<filter name='user'>\n  <filterref filter='later'/>\n</filter>\n";
+    std::fs::write(dir.join("user.xml"), user).expect("write");
+    std::fs::write(dir.join("other.xml"), "<filter name='other'/>\n").expect("write");
+    let caps = json!({"workspace": {"didChangeWatchedFiles": {"dynamicRegistration": true}}});
+    let mut c = Client::start_with(Some(&dir), json!({ "debounceMs": 5 }), caps).await;
+    let (uu, uo) = (uri(&dir.join("user.xml")), uri(&dir.join("other.xml")));
+    c.open(&uo, "<filter name='other'/>\n").await;
+    c.open(&uu, user).await;
+    let d = c.diagnostics(&uu, Some(1)).await;
+    assert_eq!(codes(&d), ["E0201"], "{d}");
+    let _ = c.diagnostics(&uo, Some(1)).await;
+
+    // The server asked to watch filter files.
+    while !c
+        .server_requests
+        .iter()
+        .any(|r| r["method"] == "client/registerCapability")
+    {
+        c.pump(common::TIMEOUT).await.expect("registration request");
+    }
+    let reg = c
+        .server_requests
+        .iter()
+        .find(|r| r["method"] == "client/registerCapability")
+        .expect("registered");
+    let r = &reg["params"]["registrations"][0];
+    assert_eq!(r["method"], "workspace/didChangeWatchedFiles");
+    assert_eq!(
+        r["registerOptions"]["watchers"],
+        json!([{"globPattern": "**/*.xml"}, {"globPattern": "**/*.nwf"}])
+    );
+
+    // The missing filter appears on disk: the filterref resolves, without any edit.
+    c.notifications.clear();
+    let later = dir.join("later.nwf");
+    std::fs::write(&later, "filter later {\n    inout drop all\n}\n").expect("write");
+    c.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({"changes": [{"uri": uri(&later), "type": 1}]}),
+    )
+    .await;
+    let d = c.diagnostics_until(&uu, |d| codes(d).is_empty()).await;
+    assert_eq!(d, json!([]));
+    // The document that does not depend on it kept its diagnostics: not published again.
+    assert!(
+        !c.notifications.iter().any(|n| n["params"]["uri"] == uo),
+        "{:?}",
+        c.notifications
+    );
+    // Hover sees the new filter's contents.
+    let h = c
+        .call(
+            "textDocument/hover",
+            json!({"textDocument": td(&uu), "position": pos(user, "'later'", 2)}),
+        )
+        .await;
+    let md = h["contents"]["value"].as_str().unwrap_or("");
+    assert!(md.contains("1 rule"), "{md}");
+
+    // Changed: the filter now refers back to `user`, a cycle.
+    std::fs::write(&later, "filter later {\n    use user\n}\n").expect("write");
+    c.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({"changes": [{"uri": uri(&later), "type": 2}]}),
+    )
+    .await;
+    let d = c.diagnostics_until(&uu, |d| !codes(d).is_empty()).await;
+    assert_eq!(codes(&d), ["E0202"], "{d}");
+
+    // Deleted: unknown again.
+    std::fs::remove_file(&later).expect("remove");
+    c.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({"changes": [{"uri": uri(&later), "type": 3}]}),
+    )
+    .await;
+    let d = c.diagnostics_until(&uu, |d| codes(d) == ["E0201"]).await;
+    assert_eq!(codes(&d), ["E0201"]);
+    c.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -19,6 +19,8 @@ pub struct Client {
     incoming: mpsc::UnboundedReceiver<Value>,
     /// Notifications received while waiting for something else.
     pub notifications: VecDeque<Value>,
+    /// Requests the server sent (answered with `null`).
+    pub server_requests: Vec<Value>,
     next_id: i64,
     versions: std::collections::HashMap<String, i32>,
 }
@@ -59,6 +61,11 @@ pub fn redact_text(s: &str) -> String {
 impl Client {
     /// Starts a server and initializes it with `root` as workspace folder.
     pub async fn start(root: Option<&Path>, options: Value) -> Client {
+        Client::start_with(root, options, json!({})).await
+    }
+
+    /// Starts a server announcing client `capabilities`.
+    pub async fn start_with(root: Option<&Path>, options: Value, capabilities: Value) -> Client {
         cache_dir();
         let (client_io, server_io) = tokio::io::duplex(1 << 22);
         let (sr, sw) = tokio::io::split(server_io);
@@ -99,6 +106,7 @@ impl Client {
             write: cw,
             incoming: rx,
             notifications: VecDeque::new(),
+            server_requests: Vec::new(),
             next_id: 1,
             versions: Default::default(),
         };
@@ -110,7 +118,7 @@ impl Client {
                     "processId": null,
                     "rootUri": root.map(uri),
                     "workspaceFolders": folders,
-                    "capabilities": {},
+                    "capabilities": capabilities,
                     "initializationOptions": options,
                 }),
             )
@@ -178,6 +186,7 @@ impl Client {
             let id = v["id"].clone();
             self.send(json!({"jsonrpc": "2.0", "id": id, "result": null}))
                 .await;
+            self.server_requests.push(v);
         } else if v.get("method").is_some() {
             self.notifications.push_back(v);
         }
@@ -245,6 +254,26 @@ impl Client {
             }
             self.stash(v).await;
         }
+    }
+
+    /// Waits until diagnostics of `uri` satisfy `pred` (any version); returns them.
+    pub async fn diagnostics_until(&mut self, uri: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let d = self.diagnostics(uri, None).await;
+            if pred(&d) {
+                return d;
+            }
+        }
+    }
+
+    /// Waits for the next message from the server (answering its requests); `None` after
+    /// `wait` without one.
+    pub async fn pump(&mut self, wait: Duration) -> Option<()> {
+        let v = tokio::time::timeout(wait, self.incoming.recv())
+            .await
+            .ok()??;
+        self.stash(v).await;
+        Some(())
     }
 
     /// The server's copy of a document: (version, text).
