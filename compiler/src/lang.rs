@@ -1320,20 +1320,51 @@ pub fn chain_default_priority(chain: &str) -> Option<i32> {
 }
 
 /// The closest of `candidates` to `word`, if close enough to suggest.
+///
+/// Names are compared normalised (lower case, `-ipv6` as `v6`, without `-` and `_`), by edit
+/// distance (a swap of neighbours is one edit). A word that is the start of a candidate
+/// (`dstport` for `dstportstart`), or from six letters on a start with one edit (`dstprot`),
+/// counts as one edit more than that start's distance. On a tie the earlier candidate wins (tables list the main attribute of a
+/// field before its mask or end).
 pub fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    let w = normalise(word);
+    let wn = w.chars().count();
+    let limit = (word.len().max(3) / 3).max(1);
     let mut best: Option<(usize, &str)> = None;
     for c in candidates {
-        let d = edit_distance(&word.to_ascii_lowercase(), &c.to_ascii_lowercase());
-        if d <= (word.len().max(3) / 3).max(1) + usize::from(c.len() > 6)
-            && best.is_none_or(|(bd, _)| d < bd)
-        {
+        let cn = normalise(c);
+        let full = edit_distance(&w, &cn);
+        let full = (full <= limit + usize::from(c.len() > 6)).then_some(full);
+        // The word as the candidate's start (its own length, one longer or one shorter):
+        // exactly for short words, with one edit from six letters on.
+        let start = (wn >= 3 && cn.chars().count() > wn)
+            .then(|| {
+                (wn - 1..=wn + 1)
+                    .map(|n| edit_distance(&w, &cn.chars().take(n).collect::<String>()))
+                    .min()
+                    .unwrap_or(usize::MAX)
+            })
+            .filter(|d| *d <= usize::from(wn >= 6))
+            .map(|d| d + 1);
+        let Some(d) = full.into_iter().chain(start).min() else {
+            continue;
+        };
+        if best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, c));
         }
     }
     best.map(|(_, c)| c)
+}
+
+fn normalise(s: &str) -> String {
+    s.to_ascii_lowercase()
+        .replace("-ipv6", "v6")
+        .chars()
+        .filter(|c| *c != '-' && *c != '_')
+        .collect()
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -1396,5 +1427,31 @@ mod tests {
             Some("srcipaddr")
         );
         assert_eq!(did_you_mean("zzzz", ["srcipaddr"]), None);
+        let tcp: Vec<&str> = protocol("tcp")
+            .unwrap()
+            .attrs
+            .iter()
+            .map(|a| a.name)
+            .collect();
+        assert_eq!(
+            did_you_mean("dstport", tcp.iter().copied()),
+            Some("dstportstart")
+        );
+        assert_eq!(
+            did_you_mean("dstprot", tcp.iter().copied()),
+            Some("dstportstart")
+        );
+        let protos = PROTOCOLS.iter().map(|p| p.name);
+        assert_eq!(did_you_mean("icmp-ipv6", protos), Some("icmpv6"));
+        assert_eq!(did_you_mean("inn", ["in", "out", "inout"]), Some("in"));
+        assert_eq!(did_you_mean("accpet", ["accept", "drop"]), Some("accept"));
+        assert_eq!(did_you_mean("dscp", tcp.iter().copied()), Some("dscp"));
+        let ipv6: Vec<&str> = protocol("ipv6")
+            .unwrap()
+            .attrs
+            .iter()
+            .map(|a| a.name)
+            .collect();
+        assert_eq!(did_you_mean("dscp", ipv6.iter().copied()), None);
     }
 }

@@ -4,7 +4,9 @@
 //! Each front end finds the pieces (names, values and their spans) in its own syntax and hands
 //! them here as [`RawAttr`]s; what a piece means, and what is wrong with it, is decided only
 //! here. The messages name elements and attributes as the XML does, because that is the
-//! vocabulary of libvirt's documentation and of the language table.
+//! vocabulary of libvirt's documentation and of the language table. A hint that says how to
+//! write something is worded so that it holds in both syntaxes (`set the protocol attribute`,
+//! not `protocol='tcp'`): the DSL and the XML give identical diagnostics for the same mistake.
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::ir::{AttrValue, Filter, Match, Operand, Param};
@@ -240,6 +242,51 @@ impl Lower<'_> {
             .sort_by_key(|a| proto.attrs.iter().position(|s| s.name == a.spec.name));
         m.apply_negation_rules();
         self.check_ports_need_protocol(m);
+        self.check_reversed_ranges(m);
+    }
+
+    /// W0217: a range whose end is below its start (`dstportstart='90' dstportend='80'`).
+    /// iptables and ebtables refuse such a port or number range, so libvirt fails to apply the
+    /// filter; an address range that ends before it starts matches nothing. A warning, not an
+    /// error: libvirt accepts the definition; only applying it fails.
+    fn check_reversed_ranges(&mut self, m: &Match) {
+        for end in m.attrs.iter().filter(|a| a.spec.part == lang::Part::End) {
+            let Some(start) = m
+                .attrs
+                .iter()
+                .find(|a| a.spec.field == end.spec.field && a.spec.part == lang::Part::Value)
+            else {
+                continue;
+            };
+            let (Operand::Lit(s), Operand::Lit(e)) = (&start.value, &end.value) else {
+                continue;
+            };
+            let reversed = match (s, e) {
+                (Value::Number(s), Value::Number(e)) => s > e,
+                (Value::Ipv4(s), Value::Ipv4(e)) => s > e,
+                (Value::Ipv6(s), Value::Ipv6(e)) => s > e,
+                _ => false,
+            };
+            if !reversed {
+                continue;
+            }
+            let is_addr = matches!(s, Value::Ipv4(_) | Value::Ipv6(_));
+            let mut d = Diagnostic::warning(
+                "W0217",
+                format!(
+                    "reversed range: `{}` {s} is above `{}` {e}",
+                    start.spec.name, end.spec.name
+                ),
+            )
+            .at(end.span, "the range ends before it starts")
+            .related(start.span, "the range's start");
+            d = if is_addr {
+                d.with_note("such an address range matches no address")
+            } else {
+                d.with_note("iptables and ebtables refuse a range whose start is above its end (\"min > max\"), so libvirt fails to apply the filter")
+            };
+            self.diags.push(d.with_help("swap the start and the end"));
+        }
     }
 
     /// E0102: an unknown attribute, with a suggestion or the list of allowed ones.
@@ -364,6 +411,12 @@ impl Lower<'_> {
             return match value::parse_var_ref(a.value) {
                 Ok(v) => Some(Operand::Var(v)),
                 Err(msg) => {
+                    // `$IP[1`: say what is missing rather than what the form is.
+                    let msg = if a.value.contains('[') && !a.value.contains(']') {
+                        "the closing `]` is missing".to_string()
+                    } else {
+                        msg
+                    };
                     self.diags.push(
                         Diagnostic::error(
                             "E0110",
@@ -468,7 +521,7 @@ impl Lower<'_> {
                 d = d.related(p.span, "this protocol has no ports");
             } else {
                 d = d.with_help(format!(
-                    "add protocol='tcp' (or udp, sctp) to <{}>",
+                    "add `protocol` with tcp, udp, dccp or sctp to <{}>",
                     m.proto.name
                 ));
             }

@@ -42,9 +42,15 @@ pub enum Tok<'s> {
     /// the attribute).
     #[regex(r"[0-9A-Fa-f]*:[0-9A-Fa-f:]*(\.[0-9A-Fa-f:]+)*", |lex| lex.slice())]
     Colon(&'s str),
-    /// A variable reference: `$NAME`, `$NAME[@N]`, `$NAME[N]` (checked when lowered).
-    #[regex(r"\$[A-Za-z0-9_]*(\[[^\]\s]*\])?", |lex| lex.slice())]
+    /// A variable reference: `$NAME`, `$NAME[@N]`, `$NAME[N]` (checked when lowered; a
+    /// missing `]` is part of the token, so that the check can say so).
+    #[regex(r"\$[A-Za-z0-9_]*(\[[^\]\s,(){}\[=;#\x22]*\]?)?", |lex| lex.slice())]
     Var(&'s str),
+    /// Any other value-like word: it starts like a value and runs to the next blank or
+    /// structural character (`52:54:00:zz:34:56`, `52-54-00-12-34-56`, `80%`), so that a
+    /// malformed value is one token and lowering reports it with the expected form.
+    #[regex(r"[0-9A-Za-z_:$-]([\x21-\x7e&&[^/,{}()\[\]=;#\x22!.]]|\.[\x21-\x7e&&[^/,{}()\[\]=;#\x22!.]])*", |lex| lex.slice(), priority = 1)]
+    Other(&'s str),
     /// A string in double quotes, as written (with quotes and escapes).
     #[regex(r#""([^"\\\n]|\\[^\n])*""#, |lex| lex.slice())]
     Str(&'s str),
@@ -108,7 +114,7 @@ impl Tok<'_> {
             | Tok::KwUse
             | Tok::KwUuid
             | Tok::KwStatematch => TokenKind::Keyword,
-            Tok::Ident(_) => TokenKind::Ident,
+            Tok::Ident(_) | Tok::Other(_) => TokenKind::Ident,
             Tok::Number(_) => TokenKind::Number,
             Tok::Dotted(_) | Tok::Colon(_) => TokenKind::Address,
             Tok::Var(_) => TokenKind::Variable,
@@ -130,11 +136,16 @@ impl Tok<'_> {
     /// How the token is named in "expected ..." messages.
     pub fn describe(&self) -> String {
         match self {
-            Tok::Ident(s) | Tok::Number(s) | Tok::Dotted(s) | Tok::Colon(s) | Tok::Var(s) => {
+            Tok::Ident(s)
+            | Tok::Number(s)
+            | Tok::Dotted(s)
+            | Tok::Colon(s)
+            | Tok::Var(s)
+            | Tok::Other(s) => {
                 format!("`{s}`")
             }
             Tok::Str(_) | Tok::Unterminated(_) => "a string".into(),
-            Tok::Newline => "the end of the line".into(),
+            Tok::Newline => "end of the line".into(),
             Tok::Comment(_) => "a comment".into(),
             other => format!("`{}`", other.text()),
         }
@@ -338,6 +349,30 @@ mod tests {
                 Some(Tok::Str(r#""a \"b\"""#)),
                 Some(Tok::Unterminated("\"open")),
             ]
+        );
+    }
+
+    #[test]
+    fn malformed_values_are_one_token() {
+        assert_eq!(
+            kinds("52:54:00:zz:34:56 52-54-00-12-34-56 $IP[1 srcipaddr: 80% 10.0.0.0..1 a.b"),
+            vec![
+                Some(Tok::Other("52:54:00:zz:34:56")),
+                Some(Tok::Other("52-54-00-12-34-56")),
+                Some(Tok::Var("$IP[1")),
+                Some(Tok::Other("srcipaddr:")),
+                Some(Tok::Other("80%")),
+                Some(Tok::Dotted("10.0.0.0")),
+                Some(Tok::DotDot),
+                Some(Tok::Number("1")),
+                Some(Tok::Other("a.b")),
+            ]
+        );
+        // Non-ASCII characters start no token; keywords and names keep their kinds.
+        assert_eq!(kinds("\u{a0}"), vec![None]);
+        assert_eq!(
+            kinds("use clean-traffic"),
+            vec![Some(Tok::KwUse), Some(Tok::Ident("clean-traffic"))]
         );
     }
 

@@ -20,6 +20,12 @@ pub(crate) fn report_syntax(file: FileId, errors: &[SyntaxError], diags: &mut Di
     for e in errors {
         let mut d = Diagnostic::error(e.code, e.message.clone());
         d = d.at(Span::new(file, e.span.clone()), e.label.clone());
+        if let Some((r, label)) = &e.related {
+            d = d.related(Span::new(file, r.clone()), label.clone());
+        }
+        if let Some(h) = &e.help {
+            d = d.with_help(h.clone());
+        }
         diags.push(d);
     }
 }
@@ -275,7 +281,59 @@ pub(crate) fn partner(proto: &ProtoSpec, spec: &AttrSpec, part: Part) -> Option<
         .find(|a| a.field == spec.field && a.part == part && a.name != spec.name)
 }
 
+/// A rule whose first words are not `DIRECTION ACTION` in an obvious way: an action first
+/// (the direction is missing), a protocol second (the action is missing), or a mistyped `use`.
+/// The parser says the same for a rule too broken to parse (`parse::in_context`).
+fn misplaced_words(l: &mut Lower, r: &RuleDecl) -> bool {
+    let is = |w: &Word, t: &[(&str, &str)]| t.iter().any(|(n, _)| *n == w.text);
+    let directions: Vec<(&str, &str)> = lang::DIRECTIONS.iter().map(|e| (e.0, e.2)).collect();
+    let actions: Vec<(&str, &str)> = lang::ACTIONS.iter().map(|e| (e.0, e.2)).collect();
+    let (d, a) = (&r.direction, &r.action);
+    let err = if is(d, &directions) {
+        if is(a, &actions) || lang::protocol(&a.text).is_none() {
+            return false;
+        }
+        Diagnostic::error(
+            "E0501",
+            format!(
+                "`{}` is not an action; expected accept, drop, reject, return or continue",
+                a.text
+            ),
+        )
+        .at(
+            l.span(a.span.clone()),
+            "the action is missing before the protocol",
+        )
+    } else if is(d, &actions) {
+        Diagnostic::error(
+            "E0501",
+            format!(
+                "`{}` is an action; a rule starts with a direction: in, out or inout",
+                d.text
+            ),
+        )
+        .at(
+            l.span(d.span.clone()),
+            "the direction is missing before the action",
+        )
+    } else if let Some(k) = lang::did_you_mean(&d.text, ["use", "uuid"])
+        .filter(|_| lang::did_you_mean(&d.text, directions.iter().map(|e| e.0)).is_none())
+    {
+        Diagnostic::error("E0104", format!("invalid direction `{}`", d.text))
+            .at(l.span(d.span.clone()), "expected one of: in, out, inout")
+            .with_help(format!("did you mean `{k}`?"))
+            .with_fix(k)
+    } else {
+        return false;
+    };
+    l.diags.push(err);
+    true
+}
+
 fn lower_rule(l: &mut Lower, r: &RuleDecl) -> Option<Rule> {
+    if misplaced_words(l, r) {
+        return None;
+    }
     let direction = l.enum_value(
         &raw(l, "direction", &r.direction.span, &r.direction),
         lang::DIRECTIONS,
