@@ -4,6 +4,7 @@
 //! [`load`] and [`read_filter`] are the only places where text becomes IR; switching to the
 //! compiler's front-end dispatcher (XML or DSL by file extension) changes them only.
 
+use crate::place::Placed;
 use crate::uri;
 use nwf_compiler::binding::Binding;
 use nwf_compiler::check;
@@ -17,6 +18,7 @@ use nwf_compiler::{dsl, frontend, xml};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tokio::sync::watch;
 use tower_lsp_server::ls_types::Uri;
 
 pub use nwf_compiler::frontend::Syntax;
@@ -414,6 +416,28 @@ pub struct Analysis {
     /// Filters of disk files that the library does not hold (a name defined twice, or
     /// overridden by an open document): still definitions for references and rename.
     pub shadowed: Vec<Filter>,
+    /// With a binding configured: the program positions of this analysis's rules, filled in
+    /// by a blocking task once the binding is instantiated (see [`Analysis::placement`]).
+    pub placement: Option<watch::Receiver<Option<Arc<Placed>>>>,
+}
+
+/// How long a request waits for the program positions before answering without them.
+pub const PLACEMENT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Analysis {
+    /// Waits (at most [`PLACEMENT_WAIT`]) until the program positions of this analysis are
+    /// known; returns at once without a binding.
+    pub async fn placement_ready(&self) {
+        if let Some(rx) = &self.placement {
+            let mut rx = rx.clone();
+            let _ = tokio::time::timeout(PLACEMENT_WAIT, rx.wait_for(Option::is_some)).await;
+        }
+    }
+
+    /// The program positions, if a binding is configured and they are known by now.
+    pub fn placement(&self) -> Option<Arc<Placed>> {
+        self.placement.as_ref().and_then(|rx| rx.borrow().clone())
+    }
 }
 
 /// Analyses the open documents on top of a base library.
@@ -479,6 +503,7 @@ pub fn analyze(base: &Base, open: &[&OpenDoc], vars: &[(String, String)]) -> Ana
         docs,
         vars: vars.to_vec(),
         shadowed,
+        placement: None,
     }
 }
 

@@ -35,8 +35,10 @@ pub fn hover(a: &Analysis, doc: &Doc, offset: usize) -> Option<(String, Range<us
             let mut md = hover::value_doc(a, elem, attr, &dslctx::word_text(&c.text))?;
             // The first word of a rule tells where the rule stands in the evaluation order.
             if elem == "rule" && attr == "direction" {
-                if let Some(place) = rule_place_containing(doc, c.range.start) {
-                    md.push_str(&format!("\n\n{}", hover::place_text(doc, place)));
+                if let Some(text) = rule_containing(doc, c.range.start)
+                    .and_then(|i| hover::evaluation_text(a, doc, i))
+                {
+                    md.push_str(&format!("\n\n{text}"));
                 }
             }
             md
@@ -46,12 +48,11 @@ pub fn hover(a: &Analysis, doc: &Doc, offset: usize) -> Option<(String, Range<us
     Some((md, c.range.clone()))
 }
 
-fn rule_place_containing(doc: &Doc, offset: usize) -> Option<crate::analysis::RulePlace> {
+/// The index of the rule whose statement contains `offset`.
+fn rule_containing(doc: &Doc, offset: usize) -> Option<usize> {
     let f = doc.filter.as_ref()?;
-    let places = crate::analysis::rule_places(f);
-    f.entries.iter().zip(places).find_map(|(e, p)| match e {
-        Entry::Rule(r) if (r.span.start as usize..=r.span.end as usize).contains(&offset) => p,
-        _ => None,
+    f.entries.iter().position(|e| {
+        matches!(e, Entry::Rule(r) if (r.span.start as usize..=r.span.end as usize).contains(&offset))
     })
 }
 

@@ -4,6 +4,7 @@
 use crate::analysis::{self, Analysis, Doc, RulePlace, Syntax};
 use crate::context::{self, Ctx, ValueKind};
 use crate::convert;
+use crate::place::{self, Placed};
 use crate::scan;
 use nwf_compiler::ir::{Entry, Filter};
 use nwf_compiler::lang::{self, Layer};
@@ -24,8 +25,10 @@ pub fn hover(a: &Analysis, doc: &Doc, pos: Position) -> Option<Hover> {
         Ctx::ElementName { tag, .. } => {
             let mut md = element_doc(&tag.name)?;
             if tag.name == "rule" && !tag.closing {
-                if let Some(place) = rule_place_at(doc, tag.span.start) {
-                    md.push_str(&format!("\n\n{}", place_text(doc, place)));
+                if let Some(text) =
+                    rule_at(doc, tag.span.start).and_then(|i| evaluation_text(a, doc, i))
+                {
+                    md.push_str(&format!("\n\n{text}"));
                 }
             }
             (md, tag.name_span.clone())
@@ -252,24 +255,81 @@ pub fn filter_summary(a: &Analysis, name: &str) -> Option<String> {
     Some(md)
 }
 
-/// The place of the rule whose element starts at byte `start`.
-pub fn rule_place_at(doc: &Doc, start: usize) -> Option<RulePlace> {
+/// The index in the document filter's entries of the rule whose element starts at byte
+/// `start`.
+pub fn rule_at(doc: &Doc, start: usize) -> Option<usize> {
     let f = doc.filter.as_ref()?;
-    let places = analysis::rule_places(f);
-    f.entries.iter().zip(places).find_map(|(e, p)| match e {
-        Entry::Rule(r) if r.span.start as usize == start => p,
-        _ => None,
-    })
+    f.entries
+        .iter()
+        .position(|e| matches!(e, Entry::Rule(r) if r.span.start as usize == start))
 }
 
-/// A sentence about a rule's place in the evaluation order.
+/// Where the rule at `index` of the document's filter is evaluated: with a binding, its
+/// places in the instantiated program; without one (or when the program cannot be made), its
+/// place within its own filter, said to be so.
+pub fn evaluation_text(a: &Analysis, doc: &Doc, index: usize) -> Option<String> {
+    let f = doc.filter.as_ref()?;
+    let Entry::Rule(rule) = f.entries.get(index)? else {
+        return None;
+    };
+    let own = analysis::rule_places(f)[index];
+    let per_filter = |intro: &str| own.map(|p| format!("{intro}{}", place_text(doc, p)));
+    match a.placement().as_deref() {
+        None => per_filter(
+            "Evaluation order, **per filter** (configure a `binding` for the rule's place in \
+             the whole program): ",
+        ),
+        Some(Placed::Failed {
+            filter,
+            reason,
+            errors,
+        }) => per_filter(&format!(
+            "Evaluation order, **per filter**: the binding's filter `{filter}` cannot be \
+             instantiated ({errors} error{}; first: {reason}).\n\nWithin this filter: ",
+            if *errors == 1 { "" } else { "s" }
+        )),
+        Some(Placed::Program(p)) => match p.rules.get(&rule.span) {
+            None => per_filter(&format!(
+                "Evaluation order: **not in the program** of port `{}` (filter `{}` does not \
+                 reach this rule).\n\nWithin this filter: ",
+                p.port, p.filter
+            )),
+            Some(places) => {
+                let lines: Vec<String> = places
+                    .iter()
+                    .map(|c| format!("- {}", place::describe(c)))
+                    .collect();
+                let paths: Vec<String> = p
+                    .paths
+                    .get(&rule.span)
+                    .into_iter()
+                    .flatten()
+                    .map(|path| path.join(" > "))
+                    .collect();
+                Some(format!(
+                    "Evaluation order in the program of port `{}` (binding filter `{}`, via {}), \
+                     priority {}:\n\n{}\n\nPositions count the rules of every \
+                     included filter, numbered like `nwf show` (root-chain entries include the \
+                     jumps into sub-chains).",
+                    p.port,
+                    p.filter,
+                    paths.join("; "),
+                    rule.priority,
+                    lines.join("\n")
+                ))
+            }
+        },
+    }
+}
+
+/// A sentence about a rule's place in the evaluation order of its own filter.
 pub fn place_text(doc: &Doc, p: RulePlace) -> String {
     let chain = doc
         .filter
         .as_ref()
         .map_or("root", |f: &Filter| f.chain.as_str());
     format!(
-        "Evaluation order: rule {} of {} of this filter in the {} layer (chain `{}`), priority {}. \
+        "rule {} of {} of this filter in the {} layer (chain `{}`), priority {}. \
          libvirt sorts a chain's rules by priority (lower first, ties in document order); \
          rules of included filters in the same chain are merged by priority.",
         p.position,

@@ -17,6 +17,7 @@ pub mod dslfeat;
 pub mod hover;
 pub mod misc;
 pub mod nav;
+pub mod place;
 pub mod scan;
 pub mod server;
 pub mod state;

@@ -3,6 +3,7 @@
 use crate::analysis::{self, Analysis, Doc, Syntax};
 use crate::context::{self, ValueKind};
 use crate::convert;
+use crate::place::{self, Placed};
 use crate::scan;
 use nwf_compiler::diag::Severity;
 use nwf_compiler::ir::Entry;
@@ -281,7 +282,8 @@ fn overlaps(a: &LspRange, b: &LspRange) -> bool {
     key(a.start) <= key(b.end) && key(b.start) <= key(a.end)
 }
 
-/// Inlay hints after each rule's start tag: effective priority and evaluation position.
+/// Inlay hints after each rule's start tag: evaluation position (in the program of the
+/// configured binding, else within the filter) and effective priority.
 pub fn inlay_hints(a: &Analysis, doc: &Doc, range: LspRange) -> Vec<InlayHint> {
     let Some(f) = &doc.filter else {
         return Vec::new();
@@ -289,6 +291,7 @@ pub fn inlay_hints(a: &Analysis, doc: &Doc, range: LspRange) -> Vec<InlayHint> {
     let text = convert::text(a, doc);
     let s = scan::scan(text);
     let places = analysis::rule_places(f);
+    let placement = a.placement();
     let mut out = Vec::new();
     for (e, place) in f.entries.iter().zip(places) {
         let (Entry::Rule(r), Some(p)) = (e, place) else {
@@ -312,12 +315,21 @@ pub fn inlay_hints(a: &Analysis, doc: &Doc, range: LspRange) -> Vec<InlayHint> {
             Layer::Ethernet => "eth",
             Layer::Ip => "ip",
         };
+        let per_filter = format!("{layer} #{}/{} in filter", p.position, p.of);
+        let place = match placement.as_deref() {
+            Some(Placed::Program(prog)) => match prog.rules.get(&r.span) {
+                Some(places) => places
+                    .iter()
+                    .map(place::label)
+                    .collect::<Vec<_>>()
+                    .join(" · "),
+                None => "not in program".to_string(),
+            },
+            _ => per_filter,
+        };
         out.push(InlayHint {
             position: Position::new(line, col),
-            label: InlayHintLabel::String(format!(
-                "{layer} #{}/{} · priority {}",
-                p.position, p.of, p.priority
-            )),
+            label: InlayHintLabel::String(format!("{place} · priority {}", p.priority)),
             kind: Some(InlayHintKind::PARAMETER),
             text_edits: None,
             tooltip: None,

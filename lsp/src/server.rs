@@ -44,6 +44,19 @@ impl Backend {
         rx
     }
 
+    /// Like [`Backend::with_doc`], after the program positions of the snapshot are known
+    /// (hover and inlay hints show them; waits only when a binding is configured).
+    async fn with_doc_placed<T>(
+        &self,
+        uri: &Uri,
+        f: impl FnOnce(&Analysis, &Doc) -> T,
+    ) -> Result<Option<T>> {
+        let rx = self.snapshot_request();
+        let a = rx.await.map_err(|_| Error::internal_error())?;
+        a.placement_ready().await;
+        Ok(convert::doc(&a, uri).map(|d| f(&a, d)))
+    }
+
     /// Runs `f` on the open document `uri` of a fresh snapshot.
     async fn with_doc<T>(
         &self,
@@ -258,7 +271,7 @@ impl LanguageServer for Backend {
     async fn hover(&self, p: HoverParams) -> Result<Option<Hover>> {
         let pp = p.text_document_position_params;
         Ok(self
-            .with_doc(&pp.text_document.uri, |a, d| {
+            .with_doc_placed(&pp.text_document.uri, |a, d| {
                 hover::hover(a, d, pp.position)
             })
             .await?
@@ -382,7 +395,7 @@ impl LanguageServer for Backend {
     }
 
     async fn inlay_hint(&self, p: InlayHintParams) -> Result<Option<Vec<InlayHint>>> {
-        self.with_doc(&p.text_document.uri, |a, d| {
+        self.with_doc_placed(&p.text_document.uri, |a, d| {
             misc::inlay_hints(a, d, p.range)
         })
         .await

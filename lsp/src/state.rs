@@ -13,11 +13,12 @@
 
 use crate::analysis::{self, Analysis, Base, Disk, OpenDoc, Settings};
 use crate::convert;
+use crate::place::Placed;
 use nwf_compiler::position::LineIndex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tower_lsp_server::ls_types::{self as lsp, TextDocumentContentChangeEvent, Uri};
 use tower_lsp_server::Client;
@@ -299,7 +300,24 @@ impl Actor {
             _ => Base::build(disk, open_paths),
         };
         let open: Vec<&OpenDoc> = self.docs.values().collect();
-        let a = Arc::new(analysis::analyze(&base, &open, &disk.vars));
+        let mut a = analysis::analyze(&base, &open, &disk.vars);
+        let binding = disk.binding.clone();
+        let tx = binding.as_ref().map(|_| {
+            let (tx, rx) = watch::channel(None);
+            a.placement = Some(rx);
+            tx
+        });
+        let a = Arc::new(a);
+        if let (Some(binding), Some(tx)) = (binding, tx) {
+            // Instantiation runs off the actor, so edits never wait for it. A task whose
+            // analysis is already gone (superseded, no request holds it) does nothing.
+            let weak = Arc::downgrade(&a);
+            tokio::task::spawn_blocking(move || {
+                let Some(a) = weak.upgrade() else { return };
+                let placed = Placed::compute(&a.lib, &binding);
+                let _ = tx.send(Some(Arc::new(placed)));
+            });
+        }
         self.base = Some(base);
         self.current = Some(a.clone());
         a

@@ -803,3 +803,138 @@ async fn files_changed_on_disk() {
     c.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evaluation_positions_with_a_binding() {
+    let binding = ws_root().join("portal-binding.xml");
+    let mut c = Client::start(
+        Some(&ws_root()),
+        json!({ "debounceMs": 5, "binding": binding.to_string_lossy() }),
+    )
+    .await;
+    let (u, text) = read("portal.xml");
+    c.open(&u, &text).await;
+    let d = c.diagnostics(&u, Some(1)).await;
+    assert_eq!(d, json!([]), "the fixture is clean");
+    let (ub, tb) = read("base-rules.xml");
+    c.open(&ub, &tb).await;
+    let (uw, tw) = read("web.xml");
+    c.open(&uw, &tw).await;
+    let mut out = String::new();
+    let hover = |h: &Value| redact_text(h["contents"]["value"].as_str().unwrap_or("null"));
+    for (what, uri, text, needle) in [
+        (
+            "tcp in (IP layer, mirrored copy)",
+            &u,
+            &text,
+            "<rule action='accept' direction='in'",
+        ),
+        (
+            "udp out with a list variable",
+            &u,
+            &text,
+            "<rule action='accept' direction='out'",
+        ),
+        ("drop inout", &u, &text, "<rule action='drop'"),
+        ("included filter's rule (root chain)", &ub, &tb, "<rule"),
+        (
+            "a filter the binding does not reach",
+            &uw,
+            &tw,
+            "<rule action='drop'",
+        ),
+    ] {
+        let h = c
+            .call(
+                "textDocument/hover",
+                json!({"textDocument": td(uri), "position": pos(text, needle, 2)}),
+            )
+            .await;
+        let md = hover(&h);
+        // Only the evaluation part (the element documentation is in the hover snapshot).
+        let eval = md.find("Evaluation order").map_or("", |i| &md[i..]);
+        out.push_str(&format!("## hover {what}\n{eval}\n\n"));
+    }
+    let hints = |v: &Value| -> String {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|h| format!("{}: {}", h["position"]["line"], h["label"]))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default()
+    };
+    let all = json!({"start": {"line": 0, "character": 0}, "end": {"line": 99, "character": 0}});
+    for (name, uri) in [
+        ("portal.xml", &u),
+        ("base-rules.xml", &ub),
+        ("web.xml", &uw),
+    ] {
+        let h = c
+            .call(
+                "textDocument/inlayHint",
+                json!({"textDocument": td(uri), "range": all}),
+            )
+            .await;
+        out.push_str(&format!("## inlay hints of {name}\n{}\n\n", hints(&h)));
+    }
+
+    // An edit moves a rule: recomputed for the new version.
+    let p = pos(&text, "priority='200'", 10);
+    let (line, col) = (
+        p["line"].as_u64().unwrap() as u32,
+        p["character"].as_u64().unwrap() as u32,
+    );
+    c.change(&u, &[(line, col, line, col + 3, "900")]).await;
+    let h = c
+        .call(
+            "textDocument/inlayHint",
+            json!({"textDocument": td(&u), "range": all}),
+        )
+        .await;
+    out.push_str(&format!(
+        "## inlay hints of portal.xml after priority 200 -> 900\n{}\n\n",
+        hints(&h)
+    ));
+
+    // An edit that breaks instantiation: per filter, with the reason.
+    let edited = c.server_text(&u).await.expect("open").1;
+    let p = pos(&edited, "$DNS", 1);
+    let (line, col) = (
+        p["line"].as_u64().unwrap() as u32,
+        p["character"].as_u64().unwrap() as u32,
+    );
+    c.change(&u, &[(line, col, line, col + 3, "NODNS")]).await;
+    let edited = c.server_text(&u).await.expect("open").1;
+    let h = c
+        .call(
+            "textDocument/hover",
+            json!({"textDocument": td(&u), "position": pos(&edited, "<rule action='drop'", 2)}),
+        )
+        .await;
+    let md = hover(&h);
+    out.push_str(&format!(
+        "## hover when the binding cannot be instantiated\n{}\n\n",
+        md.find("Evaluation order").map_or("", |i| &md[i..])
+    ));
+
+    // Without the binding: per filter again.
+    c.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"nwf": {"binding": ""}}}),
+    )
+    .await;
+    let h = c
+        .call(
+            "textDocument/inlayHint",
+            json!({"textDocument": td(&ub), "range": all}),
+        )
+        .await;
+    out.push_str(&format!(
+        "## inlay hints of base-rules.xml without a binding\n{}\n\n",
+        hints(&h)
+    ));
+    assert_snapshot!("evaluation_positions", out);
+    c.shutdown().await;
+}
