@@ -1,6 +1,7 @@
 //! A real editor against `nwf lsp`: Neovim (headless, its built-in LSP client) opens a filter
-//! with an error; the test checks that the diagnostic appears and that go-to-definition on a
-//! filterref lands in the file that defines the filter.
+//! with an error; the test checks that the diagnostic appears, that go-to-definition on a
+//! filterref lands in the file that defines the filter, and that with a binding configured the
+//! hover on a rule there gives its place in the instantiated program.
 //!
 //! Skips with a message when `nvim` is not installed, except under `CI=true`, where that is a
 //! failure (`scripts/libvirt-up` installs Debian's `neovim`).
@@ -26,6 +27,7 @@ local id = vim.lsp.start_client({
   cmd = { bin, 'lsp' },
   root_dir = root,
   workspace_folders = { { uri = vim.uri_from_fname(root), name = 'ws' } },
+  init_options = { binding = root .. '/portal-binding.xml' },
 })
 if not id then put('error: client did not start'); finish() end
 vim.lsp.buf_attach_client(buf, id)
@@ -41,6 +43,17 @@ ok = vim.wait(30000, function() return vim.api.nvim_get_current_buf() ~= buf end
 if not ok then put('error: definition did not jump'); finish() end
 local pos = vim.api.nvim_win_get_cursor(0)
 put(string.format('definition %s:%d:%d', vim.fn.fnamemodify(vim.api.nvim_buf_get_name(0), ':t'), pos[1], pos[2] + 1))
+-- Hover on the rule of base-rules.xml (line 4): its place in the binding's program.
+vim.lsp.buf_attach_client(0, id)
+vim.api.nvim_win_set_cursor(0, { 4, 3 })
+local res = vim.lsp.buf_request_sync(0, 'textDocument/hover', vim.lsp.util.make_position_params(), 30000)
+local md = ''
+for _, r in pairs(res or {}) do
+  if r.result and r.result.contents then md = r.result.contents.value or '' end
+end
+for l in md:gmatch('[^\n]+') do
+  if l:match('^%- ') then put('hover ' .. l) end
+end
 finish()
 "#;
 
@@ -68,7 +81,12 @@ fn neovim_shows_diagnostics_and_jumps_to_definition() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/lsp/ws");
-    for f in ["web.xml", "base-rules.xml"] {
+    for f in [
+        "web.xml",
+        "base-rules.xml",
+        "portal.xml",
+        "portal-binding.xml",
+    ] {
         std::fs::copy(fixtures.join(f), dir.join(f)).expect("copy fixture");
     }
     let driver = dir.join("driver.lua");
@@ -112,6 +130,11 @@ fn neovim_shows_diagnostics_and_jumps_to_definition() {
     );
     assert!(
         result.contains("definition base-rules.xml:2:15"),
+        "{result}"
+    );
+    // With the binding configured, the hover gives the rule's place in the whole program.
+    assert!(
+        result.contains("hover - ethernet layer, from the VM, root chain: entry 9 of 10"),
         "{result}"
     );
 }
