@@ -9,7 +9,7 @@ use nwf_compiler::diag::{Diagnostics, Severity};
 use nwf_compiler::ir::Filter;
 use nwf_compiler::source::{Origin, SourceMap};
 use nwf_compiler::{dsl, xml};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn read_xml(text: &str) -> (Option<Filter>, Diagnostics) {
     let mut sources = SourceMap::new();
