@@ -158,6 +158,8 @@ impl Actor {
         match m {
             Msg::Open(doc) => {
                 let key = doc.uri.as_str().to_string();
+                // A document opened again gets its diagnostics even if they did not change.
+                self.published.remove(&key);
                 self.docs.insert(key, doc);
                 self.changed();
             }
