@@ -1152,6 +1152,19 @@ pub static ARP_OPCODES: &[(&str, u16)] = &[
     ("ARP_NAK", 9),
 ];
 
+/// The directions an `ipsetflags` list may name (up to six, comma-separated): each says
+/// whether the set is looked up with the packet's source or destination at that dimension.
+pub static IPSET_DIRECTIONS: &[(&str, &str)] = &[
+    (
+        "src",
+        "look up the source address (or port) at this dimension of the set",
+    ),
+    (
+        "dst",
+        "look up the destination address (or port) at this dimension of the set",
+    ),
+];
+
 /// Connection states for `state`, as bits.
 pub static STATES: &[(&str, u8)] = &[
     ("NEW", 1),

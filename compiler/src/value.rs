@@ -455,6 +455,7 @@ pub fn parse(ty: ValueType, s: &str) -> Result<Value, ValueError> {
         ValueType::IpsetFlags => {
             let mut dirs = Vec::new();
             for w in s.split(',') {
+                // The names are those of `lang::IPSET_DIRECTIONS`.
                 dirs.push(match w {
                     "src" => SetDir::Src,
                     "dst" => SetDir::Dst,

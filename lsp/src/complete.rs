@@ -187,7 +187,10 @@ pub fn value_candidates(
             }
         }
         Some(ValueKind::Typed(spec)) => {
-            if matches!(spec.ty, ValueType::States | ValueType::TcpFlags) {
+            if matches!(
+                spec.ty,
+                ValueType::States | ValueType::TcpFlags | ValueType::IpsetFlags
+            ) {
                 target = context::list_item(value, range.start, offset);
             }
             values.extend(

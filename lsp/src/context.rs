@@ -155,6 +155,10 @@ pub fn enum_values(ty: ValueType) -> Vec<(String, String)> {
             .iter()
             .map(|(n, v)| (n.to_string(), format!("TCP flag bits 0x{v:02x}")))
             .collect(),
+        ValueType::IpsetFlags => lang::IPSET_DIRECTIONS
+            .iter()
+            .map(|(n, doc)| (n.to_string(), doc.to_string()))
+            .collect(),
         ValueType::Bool => bool_values(),
         _ => Vec::new(),
     }

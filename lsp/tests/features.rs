@@ -159,6 +159,12 @@ async fn completion() {
             4,
         ),
         (
+            "ipset directions after a comma",
+            "<filter name='s'><rule action='drop' direction='in'><all ipset='bad' ipsetflags='src,'/>",
+            "src,",
+            4,
+        ),
+        (
             "variables",
             "<filter name='s'><rule action='drop' direction='in'><ip srcipaddr='$'/>",
             "'$",
