@@ -245,10 +245,11 @@ impl Lower<'_> {
         self.check_reversed_ranges(m);
     }
 
-    /// W0217: a range whose end is below its start (`dstportstart='90' dstportend='80'`).
-    /// iptables and ebtables refuse such a port or number range, so libvirt fails to apply the
-    /// filter; an address range that ends before it starts matches nothing. A warning, not an
-    /// error: libvirt accepts the definition; only applying it fails.
+    /// A range whose end is below its start (`dstportstart='90' dstportend='80'`). iptables and
+    /// ebtables refuse a port or number range with min > max ("invalid portrange (min > max)",
+    /// checked here), so libvirt fails to apply the filter: E0119, an error of the binding-time
+    /// kind (libvirt accepts the definition). An address range that ends before it starts is
+    /// accepted by iptables' iprange match and matches nothing: W0217.
     fn check_reversed_ranges(&mut self, m: &Match) {
         for end in m.attrs.iter().filter(|a| a.spec.part == lang::Part::End) {
             let Some(start) = m
@@ -270,22 +271,23 @@ impl Lower<'_> {
             if !reversed {
                 continue;
             }
-            let is_addr = matches!(s, Value::Ipv4(_) | Value::Ipv6(_));
-            let mut d = Diagnostic::warning(
-                "W0217",
-                format!(
-                    "reversed range: `{}` {s} is above `{}` {e}",
-                    start.spec.name, end.spec.name
-                ),
-            )
-            .at(end.span, "the range ends before it starts")
-            .related(start.span, "the range's start");
-            d = if is_addr {
-                d.with_note("such an address range matches no address")
+            let message = format!(
+                "reversed range: `{}` {s} is above `{}` {e}",
+                start.spec.name, end.spec.name
+            );
+            let d = if matches!(s, Value::Ipv4(_) | Value::Ipv6(_)) {
+                Diagnostic::warning("W0217", message)
+                    .with_note("such an address range matches no address (the kernel's iprange match accepts it and warns that it will never match)")
             } else {
-                d.with_note("iptables and ebtables refuse a range whose start is above its end (\"min > max\"), so libvirt fails to apply the filter")
+                Diagnostic::error("E0119", message).with_note(
+                    "libvirt accepts the definition, but iptables and ebtables refuse a range whose start is above its end (\"invalid portrange (min > max)\"), so applying the filter fails",
+                )
             };
-            self.diags.push(d.with_help("swap the start and the end"));
+            self.diags.push(
+                d.at(end.span, "the range ends before it starts")
+                    .related(start.span, "the range's start")
+                    .with_help("swap the start and the end"),
+            );
         }
     }
 

@@ -208,6 +208,30 @@ fn match_strategy() -> impl Strategy<Value = Match> {
                     span: span(),
                 });
             }
+            // A number range that ends before it starts is an error (E0119): keep generated
+            // ranges in order by swapping the two ends.
+            let ends: Vec<usize> = (0..m.attrs.len())
+                .filter(|&i| m.attrs[i].spec.part == lang::Part::End)
+                .collect();
+            for e in ends {
+                let field = m.attrs[e].spec.field;
+                let Some(s) = m
+                    .attrs
+                    .iter()
+                    .position(|a| a.spec.field == field && a.spec.part == lang::Part::Value)
+                else {
+                    continue;
+                };
+                if let (Operand::Lit(Value::Number(a)), Operand::Lit(Value::Number(b))) =
+                    (&m.attrs[s].value, &m.attrs[e].value)
+                {
+                    if a > b {
+                        let (a, b) = (*a, *b);
+                        m.attrs[s].value = Operand::Lit(Value::Number(b));
+                        m.attrs[e].value = Operand::Lit(Value::Number(a));
+                    }
+                }
+            }
             m.attrs
                 .sort_by_key(|a| proto.attrs.iter().position(|s| s.name == a.spec.name));
             m.apply_negation_rules();
