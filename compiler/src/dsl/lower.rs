@@ -127,11 +127,14 @@ fn lower_filter(
         }
         seen.push((o.key, o.keyword.clone()));
         match o.key {
-            HeaderKey::Chain => chain = Some((o.value.text.clone(), span(&o.value.span))),
+            HeaderKey::Chain => chain = Some((o.value.text.to_string(), span(&o.value.span))),
             HeaderKey::Priority => prio = Some((o.value.text.as_str(), span(&o.value.span))),
         }
     }
-    let name = decl.name.as_ref().map(|w| (w.text.clone(), span(&w.span)));
+    let name = decl
+        .name
+        .as_ref()
+        .map(|w| (w.text.to_string(), span(&w.span)));
     let at = span(&decl.keyword);
     // A header too broken to read already has its syntax error; do not add E0101 to it.
     let mut f = match name {
@@ -251,7 +254,7 @@ fn lower_use(l: &mut Lower, u: &UseDecl) -> FilterRef {
     // (a list) means anything.
     params.sort_by(|a, b| a.name.cmp(&b.name));
     FilterRef {
-        filter: u.target.text.clone(),
+        filter: u.target.text.to_string(),
         params,
         span: l.span(u.span.clone()),
         name_span: l.span(u.target.span.clone()),

@@ -57,13 +57,13 @@ impl SyntaxError {
 pub(crate) fn word(s: &str, span: Range<usize>) -> Word {
     if s.starts_with('"') {
         Word {
-            text: lexer::unquote(s).0,
+            text: lexer::unquote(s).0.into(),
             span,
             quoted: true,
         }
     } else {
         Word {
-            text: s.to_string(),
+            text: s.into(),
             span,
             quoted: false,
         }

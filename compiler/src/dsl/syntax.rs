@@ -41,8 +41,9 @@ pub struct Comment {
 /// A word: a name, a number, an address, a variable, or a quoted string (decoded).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Word {
-    /// The text (a string's content without quotes and escapes).
-    pub text: String,
+    /// The text (a string's content without quotes and escapes). Short words are stored inline
+    /// (no allocation): a 10,000-rule file has tens of thousands of them.
+    pub text: compact_str::CompactString,
     /// Where.
     pub span: Range<usize>,
     /// Whether it was a quoted string.
