@@ -45,6 +45,38 @@ pub fn check_filter(lib: &Library, f: &Filter, diags: &mut Diagnostics) {
     check_cycle_from(lib, f, diags);
 }
 
+/// W0201 for every negation libvirt does not apply (`match='no'` or `!=` on an attribute that
+/// takes its negation from another one). `nwf fmt` and `nwf convert` write the canonical form,
+/// which leaves such a negation out (same meaning), so they report it rather than drop it
+/// silently.
+pub fn ineffective_negations(f: &Filter, diags: &mut Diagnostics) {
+    for m in f.rules().filter_map(|r| r.matches.as_ref()) {
+        for a in m.attrs.iter().filter(|a| a.written_negated && !a.negated) {
+            diags.push(ineffective_negation(a).with_note(
+                "the canonical form leaves this negation out: it has no effect in libvirt",
+            ));
+        }
+    }
+}
+
+fn ineffective_negation(a: &crate::ir::AttrValue) -> Diagnostic {
+    let src = a.spec.neg_from.unwrap_or("?");
+    Diagnostic::warning(
+        "W0201",
+        format!("`match='no'` does not negate `{}`", a.spec.name),
+    )
+    .at(
+        a.name_span,
+        format!(
+            "libvirt takes this attribute's negation from `{src}`, which is absent or not negated"
+        ),
+    )
+    .with_help(format!(
+        "this rule matches `{}` positively; add `{src}` or write the test in a separate rule",
+        a.spec.name
+    ))
+}
+
 /// Reports a filterref cycle that passes through `f` (once, from `f`'s point of view).
 fn check_cycle_from(lib: &Library, f: &Filter, diags: &mut Diagnostics) {
     // Depth-first search keeping the path of (filter, filterref) so the cycle can be shown.
@@ -189,12 +221,7 @@ fn check_match(r: &Rule, m: &Match, diags: &mut Diagnostics) {
             }
         }
         if a.written_negated && !a.negated {
-            let src = a.spec.neg_from.unwrap_or("?");
-            diags.push(
-                Diagnostic::warning("W0201", format!("`match='no'` does not negate `{}`", a.spec.name))
-                    .at(a.name_span, format!("libvirt takes this attribute's negation from `{src}`, which is absent or not negated"))
-                    .with_help(format!("this rule matches `{}` positively; add `{src}` or write the test in a separate rule", a.spec.name)),
-            );
+            diags.push(ineffective_negation(a));
         }
         match (a.spec.name, &a.value) {
             ("dscp", _) if m.proto.name == "ip" => diags.push(

@@ -52,6 +52,9 @@ pub fn read_file(
     let text = sources.get(id).text.clone();
     let mut file_diags = Diagnostics::new();
     let filter = frontend::read_filter(sources, id, &mut file_diags);
+    if let Some(f) = &filter {
+        nwf_compiler::check::ineffective_negations(f, &mut file_diags);
+    }
     let has_errors = file_diags.has_errors();
     diags.extend(file_diags.into_vec());
     filter
