@@ -1066,6 +1066,15 @@ pub enum Direction {
 /// An enumerated attribute value: its spelling, value and doc line.
 pub type EnumEntry<T> = (&'static str, T, &'static str);
 
+/// The canonical spelling of an enumerated value (what the writers emit).
+pub fn enum_name<T: PartialEq + Copy>(table: &[EnumEntry<T>], v: T) -> &'static str {
+    table
+        .iter()
+        .find(|(_, x, _)| *x == v)
+        .map(|(n, _, _)| *n)
+        .expect("every enum value is in the table")
+}
+
 /// Values of `action`.
 pub static ACTIONS: &[EnumEntry<Action>] = &[
     (

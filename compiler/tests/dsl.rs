@@ -4,28 +4,11 @@
 //! diagnostics, and one run reports every syntax error.
 
 mod common;
+use common::{read_dsl, read_xml};
 
 use nwf_compiler::diag::{Diagnostics, Severity};
-use nwf_compiler::ir::Filter;
-use nwf_compiler::source::{Origin, SourceMap};
 use nwf_compiler::{dsl, xml};
 use std::path::Path;
-
-fn read_xml(text: &str) -> (Option<Filter>, Diagnostics) {
-    let mut sources = SourceMap::new();
-    let id = sources.add("t.xml", Origin::Virtual("t".into()), text.to_string());
-    let mut d = Diagnostics::new();
-    let f = xml::read_filter(&sources, id, &mut d);
-    (f, d)
-}
-
-fn read_dsl(text: &str) -> (Option<Filter>, Diagnostics) {
-    let mut sources = SourceMap::new();
-    let id = sources.add("t.nwf", Origin::Virtual("t".into()), text.to_string());
-    let mut d = Diagnostics::new();
-    let f = dsl::read_filter(&sources, id, &mut d);
-    (f, d)
-}
 
 fn codes(d: &Diagnostics) -> Vec<&'static str> {
     d.items().iter().map(|d| d.code).collect()

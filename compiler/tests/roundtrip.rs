@@ -3,31 +3,15 @@
 //! go through the DSL: XML -> DSL -> XML and DSL -> XML -> DSL keep meaning and text.
 
 mod common;
+use common::{read_dsl, read_xml as read};
 
-use nwf_compiler::diag::Diagnostics;
 use nwf_compiler::ir::{AttrValue, Entry, Filter, FilterRef, Match, Operand, Param, Rule};
 use nwf_compiler::lang::{self, Action, Direction, ValueType};
-use nwf_compiler::source::{FileId, Origin, SourceMap, Span};
+use nwf_compiler::source::{FileId, Span};
 use nwf_compiler::value::{Access, MacAddr, SetDir, StateSet, TcpFlags, Value, VarRef};
 use nwf_compiler::{dsl, xml};
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
-
-fn read(text: &str) -> (Option<Filter>, Diagnostics) {
-    let mut sources = SourceMap::new();
-    let id = sources.add("t.xml", Origin::Virtual("t".into()), text.to_string());
-    let mut d = Diagnostics::new();
-    let f = xml::read_filter(&sources, id, &mut d);
-    (f, d)
-}
-
-fn read_dsl(text: &str) -> (Option<Filter>, Diagnostics) {
-    let mut sources = SourceMap::new();
-    let id = sources.add("t.nwf", Origin::Virtual("t".into()), text.to_string());
-    let mut d = Diagnostics::new();
-    let f = dsl::read_filter(&sources, id, &mut d);
-    (f, d)
-}
 
 /// Asserts the round trip for one text; returns the canonical form.
 fn assert_round_trip(name: &str, text: &str) -> String {

@@ -167,14 +167,6 @@ fn param_value(v: &str) -> String {
     }
 }
 
-fn enum_name<T: PartialEq + Copy>(table: &[lang::EnumEntry<T>], v: T) -> &'static str {
-    table
-        .iter()
-        .find(|(_, x, _)| *x == v)
-        .map(|(n, _, _)| *n)
-        .expect("every enum value is in the table")
-}
-
 /// A rule split into cells for alignment.
 struct RuleCells {
     /// Direction, action, protocol (empty when none).
@@ -187,8 +179,8 @@ struct RuleCells {
 
 fn rule_cells(r: &Rule) -> RuleCells {
     let head = [
-        enum_name(lang::DIRECTIONS, r.direction).to_string(),
-        enum_name(lang::ACTIONS, r.action).to_string(),
+        lang::enum_name(lang::DIRECTIONS, r.direction).to_string(),
+        lang::enum_name(lang::ACTIONS, r.action).to_string(),
         r.matches
             .as_ref()
             .map_or(String::new(), |m| m.proto.name.to_string()),

@@ -41,8 +41,11 @@ pub fn write_filter(f: &Filter) -> String {
                         comment(&mut w, c);
                     }
                     let mut start = BytesStart::new("rule");
-                    start.push_attribute(("action", enum_name(lang::ACTIONS, r.action)));
-                    start.push_attribute(("direction", enum_name(lang::DIRECTIONS, r.direction)));
+                    start.push_attribute(("action", lang::enum_name(lang::ACTIONS, r.action)));
+                    start.push_attribute((
+                        "direction",
+                        lang::enum_name(lang::DIRECTIONS, r.direction),
+                    ));
                     let p = r.priority.to_string();
                     start.push_attribute(("priority", p.as_str()));
                     if !r.statematch {
@@ -155,12 +158,4 @@ fn comment(w: &mut Writer<Vec<u8>>, text: &str) {
 
 fn emit(w: &mut Writer<Vec<u8>>, e: Event) {
     w.write_event(e).expect("writing to a Vec cannot fail");
-}
-
-fn enum_name<T: PartialEq + Copy>(table: &[lang::EnumEntry<T>], v: T) -> &'static str {
-    table
-        .iter()
-        .find(|(_, x, _)| *x == v)
-        .map(|(n, _, _)| *n)
-        .expect("every enum value is in the table")
 }

@@ -1,6 +1,28 @@
 //! What the compiler's integration tests share.
 
+use nwf_compiler::diag::Diagnostics;
+use nwf_compiler::ir::Filter;
+use nwf_compiler::source::{Origin, SourceMap};
+use nwf_compiler::{dsl, xml};
 use std::path::{Path, PathBuf};
+
+/// Reads a filter from XML text (as `t.xml`).
+pub fn read_xml(text: &str) -> (Option<Filter>, Diagnostics) {
+    let mut sources = SourceMap::new();
+    let id = sources.add("t.xml", Origin::Virtual("t".into()), text.to_string());
+    let mut d = Diagnostics::new();
+    let f = xml::read_filter(&sources, id, &mut d);
+    (f, d)
+}
+
+/// Reads a filter from DSL text (as `t.nwf`).
+pub fn read_dsl(text: &str) -> (Option<Filter>, Diagnostics) {
+    let mut sources = SourceMap::new();
+    let id = sources.add("t.nwf", Origin::Virtual("t".into()), text.to_string());
+    let mut d = Diagnostics::new();
+    let f = dsl::read_filter(&sources, id, &mut d);
+    (f, d)
+}
 
 /// Folders of `testdata/` whose files are not valid filters on purpose (error corpora, CLI
 /// cases, bindings, the language server's broken test workspace).
