@@ -112,34 +112,6 @@ fn data_dir() -> PathBuf {
 // ---------------------------------------------------------------------------------------------
 // Commands
 
-/// What is missing to run the test (empty: nothing).
-fn missing_prerequisites() -> Vec<String> {
-    let mut missing = Vec::new();
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        missing.push("root (euid 0)".to_string());
-        return missing;
-    }
-    for p in ["ip", "bridge", "nft"] {
-        if !in_path(p) {
-            missing.push(format!("the `{p}` command"));
-        }
-    }
-    if !missing.is_empty() {
-        return missing;
-    }
-    if run("nft", &["list", "tables"]).is_err() {
-        missing.push("a working nftables (`nft list tables` fails)".to_string());
-    }
-    if !Path::new("/proc/sys/net/bridge/bridge-nf-call-iptables").exists() {
-        let _ = run("modprobe", &["br_netfilter"]);
-        if !Path::new("/proc/sys/net/bridge/bridge-nf-call-iptables").exists() {
-            missing.push("the br_netfilter kernel module".to_string());
-        }
-    }
-    missing
-}
-
 // ---------------------------------------------------------------------------------------------
 // The scenario
 
@@ -653,14 +625,8 @@ fn send_all(phase: &str, rig: &Rig, exp: &Expected) -> Vec<String> {
 
 #[test]
 fn nft_multiport_matches_nwf_simulate() {
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let missing = missing_prerequisites();
-    if !missing.is_empty() {
-        let why = format!("nft multiport needs {}", missing.join(", "));
-        if ci {
-            panic!("{why}; under CI=true this is a failure");
-        }
-        eprintln!("SKIPPED: {why}");
+    let missing = missing_prerequisites(&["ip", "bridge", "nft"], check_nft);
+    if !may_run("nft multiport", &missing) {
         return;
     }
     let started = Instant::now();

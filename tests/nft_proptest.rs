@@ -99,45 +99,9 @@ static SEQ: AtomicUsize = AtomicUsize::new(0);
 // ---------------------------------------------------------------------------------------------
 // Commands
 
-fn missing_prerequisites() -> Vec<String> {
-    let mut missing = Vec::new();
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        missing.push("root (euid 0)".to_string());
-        return missing;
-    }
-    for p in ["ip", "nft"] {
-        if !in_path(p) {
-            missing.push(format!("the `{p}` command"));
-        }
-    }
-    if !missing.is_empty() {
-        return missing;
-    }
-    if run("nft", &["list", "tables"]).is_err() {
-        missing.push("a working nftables (`nft list tables` fails)".to_string());
-    }
-    if !Path::new("/proc/sys/net/bridge/bridge-nf-call-iptables").exists() {
-        let _ = run("modprobe", &["br_netfilter"]);
-        if !Path::new("/proc/sys/net/bridge/bridge-nf-call-iptables").exists() {
-            missing.push("the br_netfilter kernel module".to_string());
-        }
-    }
-    missing
-}
-
 /// Prerequisites: Some(()) to go on; None after printing `SKIPPED` (panics under CI=true).
 fn prerequisites(what: &str) -> Option<()> {
-    let missing = missing_prerequisites();
-    if missing.is_empty() {
-        return Some(());
-    }
-    let why = format!("{what} needs {}", missing.join(", "));
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{why}; under CI=true this is a failure");
-    }
-    eprintln!("SKIPPED: {why}");
-    None
+    may_run(what, &missing_prerequisites(&["ip", "nft"], check_nft)).then_some(())
 }
 
 fn env_usize(name: &str, default: usize) -> usize {

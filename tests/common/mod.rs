@@ -1,5 +1,6 @@
-//! Support shared by the kernel tests (tests/kernel_conformance.rs, tests/nft_multiport.rs):
-//! running commands, AF_PACKET sockets inside network namespaces, pcapng frames, nft listings.
+//! Support shared by the kernel tests (tests/kernel_conformance.rs, tests/nft_multiport.rs,
+//! tests/nft_proptest.rs): prerequisites, running commands, AF_PACKET sockets inside network
+//! namespaces, pcapng frames, nft listings.
 //! Each test crate uses a subset.
 
 #![allow(dead_code)]
@@ -289,4 +290,56 @@ pub fn nft_listing(table: &str) -> String {
             run("nft", &["list", "table", fam, table]).unwrap_or_else(|e| format!("# {e}\n"))
         })
         .collect()
+}
+
+/// What a kernel test needs and this machine lacks (empty: nothing): root, the `commands`,
+/// whatever `check` reports once those are there (a working service), and br_netfilter (loaded
+/// if it can be).
+pub fn missing_prerequisites(
+    commands: &[&str],
+    check: impl FnOnce(&mut Vec<String>),
+) -> Vec<String> {
+    let mut missing = Vec::new();
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        missing.push("root (euid 0)".to_string());
+        return missing;
+    }
+    for p in commands {
+        if !in_path(p) {
+            missing.push(format!("the `{p}` command"));
+        }
+    }
+    if !missing.is_empty() {
+        return missing;
+    }
+    check(&mut missing);
+    if !std::path::Path::new("/proc/sys/net/bridge/bridge-nf-call-iptables").exists() {
+        let _ = run("modprobe", &["br_netfilter"]);
+        if !std::path::Path::new("/proc/sys/net/bridge/bridge-nf-call-iptables").exists() {
+            missing.push("the br_netfilter kernel module".to_string());
+        }
+    }
+    missing
+}
+
+/// Whether a test may run: with nothing `missing`, true; otherwise it prints `SKIPPED: ...`
+/// and returns false, except under `CI=true`, where a skip is a failure (panics).
+pub fn may_run(what: &str, missing: &[String]) -> bool {
+    if missing.is_empty() {
+        return true;
+    }
+    let why = format!("{what} needs {}", missing.join(", "));
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{why}; under CI=true this is a failure");
+    }
+    eprintln!("SKIPPED: {why}");
+    false
+}
+
+/// `nft list tables` works (nftables usable), else a note in `missing`.
+pub fn check_nft(missing: &mut Vec<String>) {
+    if run("nft", &["list", "tables"]).is_err() {
+        missing.push("a working nftables (`nft list tables` fails)".to_string());
+    }
 }
