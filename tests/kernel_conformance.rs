@@ -196,19 +196,10 @@ struct Net {
     peer_ns: String,
     zone: u16,
     /// Cleanup commands, run in reverse order.
-    undo: Vec<Vec<String>>,
+    undo: Undo,
 }
 
 impl Net {
-    fn step(&mut self, prog: &str, args: &[&str], undo: Option<&[&str]>) {
-        must(prog, args);
-        if let Some(u) = undo {
-            let mut c = vec![prog.to_string()];
-            c.extend(u.iter().map(|s| s.to_string()));
-            self.undo.push(c);
-        }
-    }
-
     fn build(n: usize) -> Net {
         let pid = std::process::id();
         let tag = format!("nwk{:03}{n:02}", pid % 1000);
@@ -219,86 +210,17 @@ impl Net {
             vm_ns: format!("nwk{pid}-{n}-vm"),
             peer_ns: format!("nwk{pid}-{n}-peer"),
             zone: 10000 + ((pid % 500) as u16) * 100 + n as u16,
-            undo: Vec::new(),
+            undo: Undo::default(),
         };
-        let (b, v, p) = (
-            net.bridge.clone(),
-            net.vm_port.clone(),
-            net.peer_port.clone(),
+        build_two_port_bridge(
+            &mut net.undo,
+            &net.bridge,
+            &net.vm_port,
+            &net.peer_port,
+            &net.vm_ns,
+            &net.peer_ns,
         );
-        let (vns, pns) = (net.vm_ns.clone(), net.peer_ns.clone());
-        for name in [&b, &v, &p] {
-            assert!(
-                run("ip", &["link", "show", name]).is_err(),
-                "interface {name} already exists; not touching it"
-            );
-        }
-        net.step("ip", &["netns", "add", &vns], Some(&["netns", "del", &vns]));
-        net.step("ip", &["netns", "add", &pns], Some(&["netns", "del", &pns]));
-        net.step(
-            "ip",
-            &[
-                "link",
-                "add",
-                &b,
-                "type",
-                "bridge",
-                "stp_state",
-                "0",
-                "forward_delay",
-                "0",
-                "mcast_snooping",
-                "0",
-            ],
-            Some(&["link", "del", &b]),
-        );
-        net.step(
-            "ip",
-            &[
-                "link", "add", &v, "type", "veth", "peer", "name", "vm0", "netns", &vns,
-            ],
-            Some(&["link", "del", &v]),
-        );
-        net.step(
-            "ip",
-            &[
-                "link", "add", &p, "type", "veth", "peer", "name", "peer0", "netns", &pns,
-            ],
-            Some(&["link", "del", &p]),
-        );
-        for i in [&b, &v, &p] {
-            let _ = fs::write(format!("/proc/sys/net/ipv6/conf/{i}/disable_ipv6"), "1");
-        }
-        for port in [&v, &p] {
-            net.step("ip", &["link", "set", port, "master", &b], None);
-            // No learning: every unicast frame is flooded to the other port, so a frame's fate
-            // never depends on what the bridge learnt from earlier frames.
-            net.step(
-                "ip",
-                &[
-                    "link",
-                    "set",
-                    port,
-                    "type",
-                    "bridge_slave",
-                    "learning",
-                    "off",
-                ],
-                None,
-            );
-        }
-        for i in [&b, &v, &p] {
-            net.step("ip", &["link", "set", i, "up"], None);
-        }
-        for (ns, ifname) in [(&vns, "vm0"), (&pns, "peer0")] {
-            for sysctl in [
-                "net.ipv6.conf.all.disable_ipv6=1",
-                "net.ipv6.conf.default.disable_ipv6=1",
-            ] {
-                net.step("ip", &["netns", "exec", ns, "sysctl", "-qw", sysctl], None);
-            }
-            net.step("ip", &["-n", ns, "link", "set", ifname, "up"], None);
-        }
+        let (v, p) = (net.vm_port.clone(), net.peer_port.clone());
         // A private conntrack zone for this case's frames.
         let zone = net.zone.to_string();
         for ipt in ["iptables", "ip6tables"] {
@@ -318,7 +240,7 @@ impl Net {
                 add.extend_from_slice(&rule);
                 let mut del = vec!["-w", "-t", "raw", "-D"];
                 del.extend_from_slice(&rule);
-                net.step(ipt, &add, Some(&del));
+                net.undo.step(ipt, &add, Some(&del));
             }
         }
         net.flush_conntrack();
@@ -336,14 +258,8 @@ impl Net {
 
 impl Drop for Net {
     fn drop(&mut self) {
-        while let Some(c) = self.undo.pop() {
-            if let Err(e) = run(
-                &c[0],
-                &c[1..].iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-            ) {
-                eprintln!("kernel conformance: cleanup: {e}");
-            }
-        }
+        self.undo
+            .run_all(|_, e| eprintln!("kernel conformance: cleanup: {e}"));
         self.flush_conntrack();
     }
 }

@@ -696,19 +696,10 @@ struct Net {
     vm_sock: Option<OwnedFd>,
     peer_sock: Option<OwnedFd>,
     /// Cleanup commands, run in reverse order.
-    undo: Vec<Vec<String>>,
+    undo: Undo,
 }
 
 impl Net {
-    fn step(&mut self, prog: &str, args: &[&str], undo: Option<&[&str]>) {
-        must(prog, args);
-        if let Some(u) = undo {
-            let mut c = vec![prog.to_string()];
-            c.extend(u.iter().map(|s| s.to_string()));
-            self.undo.push(c);
-        }
-    }
-
     /// `tag`: one letter telling the tests of this file apart.
     fn build(tag: char) -> Net {
         let pid = std::process::id();
@@ -724,98 +715,23 @@ impl Net {
             zone_base: 40000 + ((pid % 24) as u16) * 1000 + if tag == 'r' { 900 } else { 0 },
             vm_sock: None,
             peer_sock: None,
-            undo: Vec::new(),
+            undo: Undo::default(),
         };
-        let (b, v, p) = (
-            net.bridge.clone(),
-            net.vm_port.clone(),
-            net.peer_port.clone(),
-        );
-        let (vns, pns) = (net.vm_ns.clone(), net.peer_ns.clone());
-        for name in [&b, &v, &p] {
-            assert!(
-                run("ip", &["link", "show", name]).is_err(),
-                "interface {name} already exists; not touching it"
-            );
-        }
-        for ns in [&vns, &pns] {
-            assert!(
-                !Path::new(&format!("/run/netns/{ns}")).exists(),
-                "namespace {ns} already exists; not touching it"
-            );
-        }
         let z = net.zone_table.clone();
         assert!(
             run("nft", &["list", "table", "inet", &z]).is_err(),
             "nft table inet {z} already exists; not touching it"
         );
-        net.undo.push(vec![
-            "nft".into(),
-            "delete".into(),
-            "table".into(),
-            "inet".into(),
-            z,
-        ]);
-        net.step("ip", &["netns", "add", &vns], Some(&["netns", "del", &vns]));
-        net.step("ip", &["netns", "add", &pns], Some(&["netns", "del", &pns]));
-        net.step(
-            "ip",
-            &[
-                "link",
-                "add",
-                &b,
-                "type",
-                "bridge",
-                "stp_state",
-                "0",
-                "forward_delay",
-                "0",
-                "mcast_snooping",
-                "0",
-            ],
-            Some(&["link", "del", &b]),
+        net.undo.push("nft", &["delete", "table", "inet", &z]);
+        build_two_port_bridge(
+            &mut net.undo,
+            &net.bridge,
+            &net.vm_port,
+            &net.peer_port,
+            &net.vm_ns,
+            &net.peer_ns,
         );
-        for (port, inner, ns) in [(&v, "vm0", &vns), (&p, "peer0", &pns)] {
-            net.step(
-                "ip",
-                &[
-                    "link", "add", port, "type", "veth", "peer", "name", inner, "netns", ns,
-                ],
-                Some(&["link", "del", port]),
-            );
-        }
-        for i in [&b, &v, &p] {
-            let _ = fs::write(format!("/proc/sys/net/ipv6/conf/{i}/disable_ipv6"), "1");
-        }
-        for port in [&v, &p] {
-            net.step("ip", &["link", "set", port, "master", &b], None);
-            // No learning: every unicast frame is flooded to the other port.
-            net.step(
-                "ip",
-                &[
-                    "link",
-                    "set",
-                    port,
-                    "type",
-                    "bridge_slave",
-                    "learning",
-                    "off",
-                ],
-                None,
-            );
-        }
-        for i in [&b, &v, &p] {
-            net.step("ip", &["link", "set", i, "up"], None);
-        }
-        for (ns, ifname) in [(&vns, "vm0"), (&pns, "peer0")] {
-            for sysctl in [
-                "net.ipv6.conf.all.disable_ipv6=1",
-                "net.ipv6.conf.default.disable_ipv6=1",
-            ] {
-                net.step("ip", &["netns", "exec", ns, "sysctl", "-qw", sysctl], None);
-            }
-            net.step("ip", &["-n", ns, "link", "set", ifname, "up"], None);
-        }
+        let (vns, pns) = (net.vm_ns.clone(), net.peer_ns.clone());
         net.vm_sock = Some(packet_socket(&vns, "vm0"));
         net.peer_sock = Some(packet_socket(&pns, "peer0"));
         net.wait_forwarding();
@@ -879,16 +795,13 @@ impl Drop for Net {
     fn drop(&mut self) {
         self.vm_sock = None;
         self.peer_sock = None;
-        while let Some(c) = self.undo.pop() {
-            let args: Vec<&str> = c[1..].iter().map(|s| s.as_str()).collect();
-            if let Err(e) = run(&c[0], &args) {
-                let absent =
-                    c[0] == "nft" && run("nft", &["list", "table", args[2], args[3]]).is_err();
-                if !absent {
-                    eprintln!("nft proptest: cleanup: {e}");
-                }
+        self.undo.run_all(|c, e| {
+            // The zone table may be gone already (a failed load): not worth a message.
+            let absent = c[0] == "nft" && run("nft", &["list", "table", &c[3], &c[4]]).is_err();
+            if !absent {
+                eprintln!("nft proptest: cleanup: {e}");
             }
-        }
+        });
         if in_path("conntrack") {
             for z in &self.zones {
                 for fam in ["ipv4", "ipv6"] {

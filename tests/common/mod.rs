@@ -343,3 +343,123 @@ pub fn check_nft(missing: &mut Vec<String>) {
         missing.push("a working nftables (`nft list tables` fails)".to_string());
     }
 }
+
+/// Cleanup commands of a test network, run newest first by [`Undo::run_all`].
+#[derive(Default)]
+pub struct Undo(Vec<Vec<String>>);
+
+impl Undo {
+    /// Runs a command (panics on failure) and remembers `undo` (arguments for the same
+    /// program) to revert it.
+    pub fn step(&mut self, prog: &str, args: &[&str], undo: Option<&[&str]>) {
+        must(prog, args);
+        if let Some(u) = undo {
+            self.push(prog, u);
+        }
+    }
+
+    /// Remembers a cleanup command without running anything.
+    pub fn push(&mut self, prog: &str, args: &[&str]) {
+        let mut c = vec![prog.to_string()];
+        c.extend(args.iter().map(|s| s.to_string()));
+        self.0.push(c);
+    }
+
+    /// Runs every cleanup command, newest first; `failed` hears of each that fails.
+    pub fn run_all(&mut self, mut failed: impl FnMut(&[String], String)) {
+        while let Some(c) = self.0.pop() {
+            let args: Vec<&str> = c[1..].iter().map(|s| s.as_str()).collect();
+            if let Err(e) = run(&c[0], &args) {
+                failed(&c, e);
+            }
+        }
+    }
+}
+
+/// Builds the two-port test network: bridge `bridge` (no STP, no forward delay, no multicast
+/// snooping) with veth ports `vm_port` and `peer_port`, whose other ends are `vm0` in namespace
+/// `vm_ns` and `peer0` in `peer_ns`. The ports do not learn (every unicast frame is flooded to
+/// the other port, so a frame's fate never depends on earlier frames) and IPv6 is off
+/// everywhere (no stray router solicitations). Refuses to touch interfaces or namespaces that
+/// already exist; everything it creates goes into `undo`.
+pub fn build_two_port_bridge(
+    undo: &mut Undo,
+    bridge: &str,
+    vm_port: &str,
+    peer_port: &str,
+    vm_ns: &str,
+    peer_ns: &str,
+) {
+    for name in [bridge, vm_port, peer_port] {
+        assert!(
+            run("ip", &["link", "show", name]).is_err(),
+            "interface {name} already exists; not touching it"
+        );
+    }
+    for ns in [vm_ns, peer_ns] {
+        assert!(
+            !std::path::Path::new(&format!("/run/netns/{ns}")).exists(),
+            "namespace {ns} already exists; not touching it"
+        );
+    }
+    for ns in [vm_ns, peer_ns] {
+        undo.step("ip", &["netns", "add", ns], Some(&["netns", "del", ns]));
+    }
+    undo.step(
+        "ip",
+        &[
+            "link",
+            "add",
+            bridge,
+            "type",
+            "bridge",
+            "stp_state",
+            "0",
+            "forward_delay",
+            "0",
+            "mcast_snooping",
+            "0",
+        ],
+        Some(&["link", "del", bridge]),
+    );
+    for (port, inner, ns) in [(vm_port, "vm0", vm_ns), (peer_port, "peer0", peer_ns)] {
+        undo.step(
+            "ip",
+            &[
+                "link", "add", port, "type", "veth", "peer", "name", inner, "netns", ns,
+            ],
+            Some(&["link", "del", port]),
+        );
+    }
+    for i in [bridge, vm_port, peer_port] {
+        let _ = fs::write(format!("/proc/sys/net/ipv6/conf/{i}/disable_ipv6"), "1");
+    }
+    for port in [vm_port, peer_port] {
+        undo.step("ip", &["link", "set", port, "master", bridge], None);
+        undo.step(
+            "ip",
+            &[
+                "link",
+                "set",
+                port,
+                "type",
+                "bridge_slave",
+                "learning",
+                "off",
+            ],
+            None,
+        );
+    }
+    for i in [bridge, vm_port, peer_port] {
+        undo.step("ip", &["link", "set", i, "up"], None);
+    }
+    for (ns, ifname) in [(vm_ns, "vm0"), (peer_ns, "peer0")] {
+        for sysctl in [
+            "net.ipv6.conf.all.disable_ipv6=1",
+            "net.ipv6.conf.default.disable_ipv6=1",
+        ] {
+            undo.step("ip", &["netns", "exec", ns, "sysctl", "-qw", sysctl], None);
+        }
+        undo.step("ip", &["-n", ns, "link", "set", ifname, "up"], None);
+    }
+}
