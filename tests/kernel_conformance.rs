@@ -861,9 +861,9 @@ fn kernel_matches_nwf_simulate() {
         eprintln!("SKIPPED (nft pass): {why}");
         passes.retain(|&p| p != Pass::Nft);
     }
+    let (sysctls, _restore) = bridge_nf_sysctls();
     eprintln!(
-        "kernel conformance: {}; passes: {}",
-        bridge_nf_sysctls(),
+        "kernel conformance: {sysctls}; passes: {}",
         passes
             .iter()
             .map(|p| p.name())

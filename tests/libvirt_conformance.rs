@@ -128,31 +128,38 @@ fn files(dir: &str) -> Vec<PathBuf> {
     v
 }
 
+/// The root `<filter>` element's `name` attribute: its value and the byte range of the value.
+/// Found with an XML reader, so comments, processing instructions and DTDs before the root
+/// (the corpus names its expected diagnostics in a leading comment) are never mistaken for it.
+fn root_filter_name(text: &str) -> Option<(String, std::ops::Range<usize>)> {
+    let opts = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..Default::default()
+    };
+    let doc = roxmltree::Document::parse_with_options(text, opts).ok()?;
+    let root = doc.root_element();
+    if root.tag_name().name() != "filter" {
+        return None;
+    }
+    let attr = root.attribute_node("name")?;
+    Some((attr.value().to_string(), attr.range_value()))
+}
+
 /// Gives the document's filter a unique name (and its self-references with it), so tests never
-/// clash with filters already defined in libvirt. Works on the text, so that documents nwf
-/// rejects are renamed too.
+/// clash with filters already defined in libvirt. Returns the new name, or None when the
+/// document has no root `<filter name=...>` (libvirt then refuses it).
 fn rename(text: &str, n: usize) -> (String, Option<String>) {
-    let Some(start) = text.find("<filter") else {
+    let Some((name, value)) = root_filter_name(text) else {
         return (text.to_string(), None);
     };
-    let tag_end = text[start..].find('>').map_or(text.len(), |e| start + e);
-    let tag = &text[start..tag_end];
-    let Some(at) = tag.find("name=") else {
-        return (text.to_string(), None);
-    };
-    let rest = &tag[at + 5..];
-    let Some(q) = rest.chars().next().filter(|c| *c == '\'' || *c == '"') else {
-        return (text.to_string(), None);
-    };
-    let Some(len) = rest[1..].find(q) else {
-        return (text.to_string(), None);
-    };
-    let name = &rest[1..1 + len];
-    if name.is_empty() {
+    if name.is_empty() || text[value.clone()] != *name {
+        // An empty name, or one written with character references: libvirt refuses the
+        // first, and the second is not in the corpus.
         return (text.to_string(), None);
     }
     let new = format!("nwfct-{n}");
     let mut out = text.to_string();
+    out.replace_range(value, &new);
     // libvirt refuses a known UUID under another name: let it make a fresh one.
     while let (Some(a), Some(b)) = (out.find("<uuid>"), out.find("</uuid>")) {
         if b < a {
@@ -161,7 +168,6 @@ fn rename(text: &str, n: usize) -> (String, Option<String>) {
         out.replace_range(a..b + "</uuid>".len(), "");
     }
     for q in ['\'', '"'] {
-        out = out.replace(&format!("name={q}{name}{q}"), &format!("name={q}{new}{q}"));
         out = out.replace(
             &format!("filter={q}{name}{q}"),
             &format!("filter={q}{new}{q}"),
@@ -170,12 +176,38 @@ fn rename(text: &str, n: usize) -> (String, Option<String>) {
     (out, Some(new))
 }
 
+/// Filters this test defined in libvirt; undefined on drop, also when the test panics, so the
+/// host keeps only what it had.
+#[derive(Default)]
+struct Defined(Vec<String>);
+
+impl Drop for Defined {
+    fn drop(&mut self) {
+        for name in self.0.drain(..) {
+            if let Some((false, msg)) = virsh(&["nwfilter-undefine", &name]) {
+                eprintln!("libvirt conformance: cleanup: cannot undefine {name}: {msg}");
+            }
+        }
+    }
+}
+
+/// The names of the filters libvirt holds now.
+fn defined_filters() -> Vec<String> {
+    let (ok, out) = virsh(&["-q", "nwfilter-list"]).expect("virsh runs");
+    assert!(ok, "virsh nwfilter-list: {out}");
+    out.lines()
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .collect()
+}
+
 #[test]
 fn nwf_accepts_what_libvirt_accepts() {
     if !libvirt_available() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
+    let before = defined_filters();
+    let mut defined = Defined::default();
     let mut mismatches = Vec::new();
     let mut compared = 0;
     let all: Vec<PathBuf> = files("testdata/filters")
@@ -229,14 +261,21 @@ fn nwf_accepts_what_libvirt_accepts() {
         }
         if c_ok {
             let Some(new_name) = new_name else {
+                // Whatever libvirt defined is undefined again by the guard.
+                let new: Vec<String> = defined_filters()
+                    .into_iter()
+                    .filter(|f| !before.contains(f) && !defined.0.contains(f))
+                    .collect();
+                defined.0.extend(new);
                 mismatches.push(format!(
-                    "{name}: libvirt accepted a filter whose name the test cannot find"
+                    "{name}: libvirt accepted a document without a root <filter name=...>"
                 ));
                 continue;
             };
+            defined.0.push(new_name.clone());
             let (ok, dumped) = virsh(&["nwfilter-dumpxml", &new_name]).unwrap();
             assert!(ok, "dumpxml {new_name}: {dumped}");
-            let _ = virsh(&["nwfilter-undefine", &new_name]);
+            drop(std::mem::take(&mut defined));
             let back = nwf_read_text(&dumped);
             if !ours.errors.is_empty() {
                 // nwf rejected the original; the comparison above already covered it.
@@ -258,6 +297,12 @@ fn nwf_accepts_what_libvirt_accepts() {
             }
         }
     }
+    drop(defined);
+    let left: Vec<String> = defined_filters()
+        .into_iter()
+        .filter(|f| !before.contains(f))
+        .collect();
+    assert!(left.is_empty(), "filters left defined in libvirt: {left:?}");
     eprintln!(
         "libvirt conformance: compared {compared} files, {} mismatches",
         mismatches.len()

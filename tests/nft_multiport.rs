@@ -630,7 +630,8 @@ fn nft_multiport_matches_nwf_simulate() {
         return;
     }
     let started = Instant::now();
-    eprintln!("nft multiport: {}", bridge_nf_sysctls());
+    let (sysctls, _restore) = bridge_nf_sysctls();
+    eprintln!("nft multiport: {sysctls}");
 
     let work = std::env::temp_dir().join(format!("nwf-mp-{}", std::process::id()));
     let _ = fs::remove_dir_all(&work);

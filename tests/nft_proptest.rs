@@ -1284,9 +1284,9 @@ fn nft_random_filters_match_nwf_simulate() {
                 .unwrap_or_default();
             (t.as_nanos() as u64 ^ u64::from(std::process::id())) % 1_000_000_000
         });
+    let (sysctls, _restore) = bridge_nf_sysctls();
     eprintln!(
-        "nft proptest: {}; {cases} cases, seed {seed} (NWF_PROPTEST_SEED={seed} to replay)",
-        bridge_nf_sysctls()
+        "nft proptest: {sysctls}; {cases} cases, seed {seed} (NWF_PROPTEST_SEED={seed} to replay)"
     );
     let config = Config {
         cases,
@@ -1384,7 +1384,8 @@ fn nft_regressions_replay() {
     if prerequisites("the nft regression replay").is_none() {
         return;
     }
-    eprintln!("nft regressions: {}", bridge_nf_sysctls());
+    let (sysctls, _restore) = bridge_nf_sysctls();
+    eprintln!("nft regressions: {sysctls}");
     let mut net = Net::build('r');
     let mut failures = Vec::new();
     for dir in &dirs {

@@ -43,9 +43,25 @@ pub fn in_path(prog: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Makes sure bridged traffic passes iptables/ip6tables (libvirt's IP-layer rules need it).
-pub fn bridge_nf_sysctls() -> String {
+/// Sets the bridge netfilter switches back to what they were; see [`bridge_nf_sysctls`].
+#[must_use = "the switches are restored when this is dropped"]
+pub struct SysctlGuard(Vec<(String, String)>);
+
+impl Drop for SysctlGuard {
+    fn drop(&mut self) {
+        for (path, old) in self.0.drain(..) {
+            if let Err(e) = fs::write(&path, &old) {
+                eprintln!("cleanup: restoring {path} to {old}: {e}");
+            }
+        }
+    }
+}
+
+/// Makes sure bridged traffic passes iptables/ip6tables (libvirt's IP-layer rules need it);
+/// a report of what was found, and a guard that restores what this changed.
+pub fn bridge_nf_sysctls() -> (String, SysctlGuard) {
     let mut report = Vec::new();
+    let mut changed = Vec::new();
     for name in ["bridge-nf-call-iptables", "bridge-nf-call-ip6tables"] {
         let path = format!("/proc/sys/net/bridge/{name}");
         let cur = fs::read_to_string(&path)
@@ -56,10 +72,11 @@ pub fn bridge_nf_sysctls() -> String {
             report.push(format!("{name}=1"));
         } else {
             fs::write(&path, "1").unwrap_or_else(|e| panic!("setting {path}: {e}"));
-            report.push(format!("{name}={cur} (set to 1)"));
+            report.push(format!("{name}={cur} (set to 1 for the test)"));
+            changed.push((path, cur));
         }
     }
-    report.join(", ")
+    (report.join(", "), SysctlGuard(changed))
 }
 
 pub fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
