@@ -42,9 +42,13 @@ pub fn raw(eth: Eth, ethertype: u16, payload: &[u8]) -> Vec<u8> {
     v
 }
 
-/// Fields of an Ethernet/IPv4 ARP or RARP packet.
+/// Fields of an ARP or RARP packet. The header fields default to Ethernet/IPv4 (see
+/// [`ArpHeader::ETHERNET_IPV4`]); other lengths write each address with that many bytes (the
+/// address's leading bytes, padded with zeros), as a VM may send them.
 #[derive(Clone, Copy, Debug)]
 pub struct ArpFields {
+    /// Hardware type, protocol type and address lengths.
+    pub header: ArpHeader,
     /// Opcode (1 request, 2 reply, 3 reverse request, ...).
     pub opcode: u16,
     /// Sender hardware address.
@@ -57,16 +61,44 @@ pub struct ArpFields {
     pub tpa: Ipv4Addr,
 }
 
+/// The first four fields of an ARP header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArpHeader {
+    /// Hardware type (1 Ethernet).
+    pub htype: u16,
+    /// Protocol type (0x0800 IPv4).
+    pub ptype: u16,
+    /// Hardware address length.
+    pub hlen: u8,
+    /// Protocol address length.
+    pub plen: u8,
+}
+
+impl ArpHeader {
+    /// Ethernet hardware addresses and IPv4 protocol addresses.
+    pub const ETHERNET_IPV4: ArpHeader = ArpHeader {
+        htype: 1,
+        ptype: 0x0800,
+        hlen: 6,
+        plen: 4,
+    };
+}
+
 fn arp_payload(a: ArpFields) -> Vec<u8> {
-    let mut p = Vec::with_capacity(28);
-    p.extend_from_slice(&1u16.to_be_bytes());
-    p.extend_from_slice(&0x0800u16.to_be_bytes());
-    p.extend_from_slice(&[6, 4]);
+    let h = a.header;
+    let (hlen, plen) = (usize::from(h.hlen), usize::from(h.plen));
+    let mut p = Vec::with_capacity(8 + 2 * (hlen + plen));
+    p.extend_from_slice(&h.htype.to_be_bytes());
+    p.extend_from_slice(&h.ptype.to_be_bytes());
+    p.extend_from_slice(&[h.hlen, h.plen]);
     p.extend_from_slice(&a.opcode.to_be_bytes());
-    p.extend_from_slice(&a.sha.0);
-    p.extend_from_slice(&a.spa.octets());
-    p.extend_from_slice(&a.tha.0);
-    p.extend_from_slice(&a.tpa.octets());
+    let mut put = |bytes: &[u8], len: usize| {
+        p.extend((0..len).map(|i| bytes.get(i).copied().unwrap_or(0)));
+    };
+    put(&a.sha.0, hlen);
+    put(&a.spa.octets(), plen);
+    put(&a.tha.0, hlen);
+    put(&a.tpa.octets(), plen);
     p
 }
 

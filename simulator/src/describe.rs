@@ -15,11 +15,21 @@
 //! ```
 //!
 //! IP frames take `tos=N` and `badsum=ip|l4`; every frame `cut=N` (truncate to N bytes).
+//! ARP and RARP frames take `htype`, `ptype`, `hlen` and `plen` (addresses are then written
+//! with those lengths).
+//!
+//! A line may end with what is expected of the frame: `=> accept`, `=> drop` or `=> reject`,
+//! optionally followed by the deciding rule, `by FILE:LINE[:COL]` (see [`Expectation`]):
+//!
+//! ```text
+//! at=0.020 out ipv4 tcp dport=22 flags=S => drop by web.xml:12
+//! ```
 //! `out` frames go from `smac` (default: the VM's MAC) to `dmac` (default: the peer's MAC);
 //! `in` frames the other way. ARP fields default to the frame's MACs; `at` defaults to the
 //! previous frame's time plus one millisecond.
 
 use crate::build::{self, ArpFields, Eth, L4};
+use crate::eval::Verdict;
 use nwf_compiler::program::Way;
 use nwf_compiler::value::MacAddr;
 use std::collections::HashMap;
@@ -36,6 +46,137 @@ pub struct Described {
     pub way: Way,
     /// The frame bytes.
     pub data: Vec<u8>,
+    /// What the line expects of the frame, if it says.
+    pub expect: Option<Expectation>,
+}
+
+/// What a description line expects of its frame: `=> VERDICT [by FILE:LINE[:COL]]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expectation {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The rule that decides it, if given.
+    pub by: Option<RuleAt>,
+}
+
+/// A rule's place in a filter file, as an expectation names it: the file name as `nwf
+/// simulate` reports it, a 1-based line and optionally a column.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleAt {
+    /// File name.
+    pub file: String,
+    /// Line.
+    pub line: usize,
+    /// Column.
+    pub column: Option<usize>,
+}
+
+impl std::fmt::Display for RuleAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)?;
+        if let Some(c) = self.column {
+            write!(f, ":{c}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for Expectation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = match self.verdict {
+            Verdict::Accept => "accept",
+            Verdict::Drop => "drop",
+            Verdict::Reject => "reject",
+        };
+        write!(f, "=> {v}")?;
+        if let Some(by) = &self.by {
+            write!(f, " by {by}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::str::FromStr for Expectation {
+    type Err = String;
+
+    /// Reads `accept|drop|reject [by FILE:LINE[:COL]]` (the text after `=>`).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut words = s.split_whitespace();
+        let verdict = match words.next() {
+            Some("accept") => Verdict::Accept,
+            Some("drop") => Verdict::Drop,
+            Some("reject") => Verdict::Reject,
+            Some(w) => {
+                return Err(format!(
+                    "expected `accept`, `drop` or `reject` after `=>`, found `{w}`"
+                ))
+            }
+            None => return Err("expected `accept`, `drop` or `reject` after `=>`".into()),
+        };
+        let by = match words.next() {
+            None => None,
+            Some("by") => {
+                let at = words.next().ok_or("expected FILE:LINE[:COL] after `by`")?;
+                Some(parse_rule_at(at)?)
+            }
+            Some(w) => {
+                return Err(format!(
+                    "expected `by FILE:LINE[:COL]` after the verdict, found `{w}`"
+                ))
+            }
+        };
+        if let Some(w) = words.next() {
+            return Err(format!("unexpected `{w}` after the expectation"));
+        }
+        Ok(Expectation { verdict, by })
+    }
+}
+
+fn parse_rule_at(at: &str) -> Result<RuleAt, String> {
+    let bad = || format!("`{at}` is not FILE:LINE or FILE:LINE:COL");
+    let num = |s: &str| s.parse::<usize>().ok().filter(|n| *n > 0);
+    let (rest, last) = at.rsplit_once(':').ok_or_else(bad)?;
+    let last = num(last).ok_or_else(bad)?;
+    match rest.rsplit_once(':') {
+        Some((file, line)) if num(line).is_some() && !file.is_empty() => Ok(RuleAt {
+            file: file.to_string(),
+            line: num(line).expect("checked"),
+            column: Some(last),
+        }),
+        _ if !rest.is_empty() => Ok(RuleAt {
+            file: rest.to_string(),
+            line: last,
+            column: None,
+        }),
+        _ => Err(bad()),
+    }
+}
+
+/// The description `text` with the expectation of each line in `expect` (1-based line
+/// numbers) written at its end, replacing any expectation it had; comments and layout are kept.
+pub fn with_expectations(text: &str, expect: &HashMap<usize, Expectation>) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, raw) in text.lines().enumerate() {
+        match expect.get(&(i + 1)) {
+            Some(e) => {
+                let (body, comment) = match raw.find('#') {
+                    Some(at) => (&raw[..at], Some(&raw[at..])),
+                    None => (raw, None),
+                };
+                let body = body.split("=>").next().unwrap_or("").trim_end();
+                out.push_str(body);
+                out.push(' ');
+                out.push_str(&e.to_string());
+                if let Some(c) = comment {
+                    out.push_str("  ");
+                    out.push_str(c);
+                }
+            }
+            None => out.push_str(raw),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// Default addresses for descriptions.
@@ -67,6 +208,10 @@ pub fn parse(text: &str, d: Defaults) -> Result<Vec<Described>, DescribeError> {
         }
         let n = i + 1;
         let err = |message: String| DescribeError { line: n, message };
+        let (line, expect) = match line.split_once("=>") {
+            Some((frame, e)) => (frame.trim(), Some(e.parse::<Expectation>().map_err(err)?)),
+            None => (line, None),
+        };
         let mut words: Vec<&str> = line.split_whitespace().collect();
         if let Some(at) = words.first().and_then(|w| w.strip_prefix("at=")) {
             let secs: f64 = at
@@ -104,6 +249,7 @@ pub fn parse(text: &str, d: Defaults) -> Result<Vec<Described>, DescribeError> {
             time,
             way,
             data,
+            expect,
         });
     }
     Ok(out)
@@ -147,7 +293,9 @@ fn frame(
     };
     let eth = Eth::new(mac_of(kv, "smac", s)?, mac_of(kv, "dmac", t)?);
     let known: &[&str] = match kind {
-        "arp" | "rarp" => &["op", "sha", "spa", "tha", "tpa"],
+        "arp" | "rarp" => &[
+            "op", "sha", "spa", "tha", "tpa", "htype", "ptype", "hlen", "plen",
+        ],
         "ipv4" | "ipv6" => &[
             "src", "dst", "sport", "dport", "flags", "type", "code", "proto", "tos", "badsum",
         ],
@@ -175,12 +323,27 @@ fn frame(
                 "reply" => 2,
                 "rrequest" => 3,
                 "rreply" => 4,
-                other => other
-                    .parse()
-                    .map_err(|_| format!("invalid ARP op `{other}`"))?,
+                other => nwf_compiler::value::parse_number(other, other.starts_with("0x"))
+                    .and_then(|n| u16::try_from(n).ok())
+                    .ok_or_else(|| format!("invalid ARP op `{other}`"))?,
             };
             let default_tha = if op == 1 { MacAddr([0; 6]) } else { eth.dst };
+            let std = build::ArpHeader::ETHERNET_IPV4;
+            let byte = |k: &str, default: u8| -> Result<u8, String> {
+                u8::try_from(num(kv, k, default.into())?)
+                    .map_err(|_| format!("`{k}` is one byte (0..255)"))
+            };
+            let word = |k: &str, default: u16| -> Result<u16, String> {
+                u16::try_from(num(kv, k, default.into())?)
+                    .map_err(|_| format!("`{k}` is two bytes (0..65535)"))
+            };
             let a = ArpFields {
+                header: build::ArpHeader {
+                    htype: word("htype", std.htype)?,
+                    ptype: word("ptype", std.ptype)?,
+                    hlen: byte("hlen", std.hlen)?,
+                    plen: byte("plen", std.plen)?,
+                },
                 opcode: op,
                 sha: mac_of(kv, "sha", eth.src)?,
                 spa: get(kv, "spa", std::net::Ipv4Addr::UNSPECIFIED)?,

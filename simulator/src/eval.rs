@@ -108,10 +108,12 @@ pub fn evaluate_traced<'p>(
         };
     }
     let ip_applies = ip_layer_applies(frame);
-    let bad_ip = frame.ip_truncated || frame.ip.is_some_and(|ip| ip.bad_header);
-    if bad_ip && frame.vlan.is_none() {
-        // br_netfilter drops IPv4 frames with a bad header before the IP layer; from the VM the
-        // ethernet layer (nat PREROUTING) has already run and may have dropped it first.
+    let bad_header =
+        frame.ip_truncated || frame.ip.is_some_and(|ip| ip.bad_header) || frame.arp_truncated;
+    if bad_header && frame.vlan.is_none() {
+        // br_netfilter drops IPv4 frames with a bad header before the IP layer, and ARP frames
+        // shorter than the ARP header on the forward path; from the VM the ethernet layer (nat
+        // PREROUTING) has already run and may have dropped it first.
         if way == Way::FromVm {
             if let LayerResult::Stop(v, r) = eval_eth(program.eth(way), frame, on_hit) {
                 return Outcome {
@@ -256,7 +258,13 @@ fn eth_matches(r: &EthRule, frame: &Frame) -> bool {
             return false;
         }
     }
-    r.tests.iter().all(|t| test(t, frame, None) != t.negated)
+    r.tests.iter().all(|t| holds(t, frame, None))
+}
+
+/// Whether a test holds for the frame: its property, negated when the test is, or false when
+/// the kernel's match cannot read the property at all (see [`test`]).
+fn holds(t: &Test, f: &Frame, cx: Option<&Context>) -> bool {
+    test(t, f, cx).is_some_and(|p| p != t.negated)
 }
 
 fn eval_ip<'p>(
@@ -281,11 +289,7 @@ fn eval_ip<'p>(
                 continue;
             }
         }
-        if !r
-            .tests
-            .iter()
-            .all(|t| test(t, frame, Some(cx)) != t.negated)
-        {
+        if !r.tests.iter().all(|t| holds(t, frame, Some(cx))) {
             continue;
         }
         if let Some(s) = r.state {
@@ -347,14 +351,28 @@ fn ipv4(b: [u8; 4]) -> IpAddr {
     IpAddr::V4(b.into())
 }
 
-/// Whether the frame has the property (before negation). A property the frame lacks is false.
-fn test(t: &Test, f: &Frame, cx: Option<&Context>) -> bool {
+/// Whether the frame has the property (before negation). A property the frame lacks is false;
+/// None where the kernel's match gives up before testing it, so that negation does not apply:
+/// ARP/RARP fields whose conditions (header length, types, address lengths) fail (see
+/// [`crate::frame::Arp`]).
+fn test(t: &Test, f: &Frame, cx: Option<&Context>) -> Option<bool> {
     let v = &t.value;
-    let arp = &f.arp;
-    let addrs = f.arp.as_ref().and_then(|a| a.addrs.as_ref());
+    let arp = f.arp.as_ref();
     let stp = f.stp.as_ref().and_then(|s| s.config.as_ref());
     let ip = f.ip.as_ref();
-    match t.field {
+    let arp_ips = || arp.and_then(|a| a.ips);
+    Some(match t.field {
+        Field::ArpHwType => in_range(u32::from(arp?.htype), v),
+        Field::ArpProtoType => in_range(u32::from(arp?.ptype), v),
+        Field::ArpOpcode => in_range(u32::from(arp?.opcode), v),
+        Field::ArpSrcMac => mac_eq(arp?.sha?, v),
+        Field::ArpDstMac => mac_eq(arp?.tha?, v),
+        Field::ArpSrcIp => ip_eq(ipv4(arp_ips()?.spa), v),
+        Field::ArpDstIp => ip_eq(ipv4(arp_ips()?.tpa), v),
+        Field::ArpGratuitous => {
+            let a = arp_ips()?;
+            matches!(v, TestValue::Flag { value } if *value == (a.spa == a.tpa))
+        }
         Field::SrcMac => mac_eq(f.src, v),
         Field::DstMac => mac_eq(f.dst, v),
         Field::EtherType => in_range(u32::from(f.ethertype), v),
@@ -372,17 +390,6 @@ fn test(t: &Test, f: &Frame, cx: Option<&Context>) -> bool {
         Field::StpMaxAge => stp.is_some_and(|s| in_range(u32::from(s.max_age), v)),
         Field::StpHelloTime => stp.is_some_and(|s| in_range(u32::from(s.hello_time), v)),
         Field::StpForwardDelay => stp.is_some_and(|s| in_range(u32::from(s.forward_delay), v)),
-        Field::ArpHwType => arp.is_some_and(|a| in_range(u32::from(a.htype), v)),
-        Field::ArpProtoType => arp.is_some_and(|a| in_range(u32::from(a.ptype), v)),
-        Field::ArpOpcode => arp.is_some_and(|a| in_range(u32::from(a.opcode), v)),
-        Field::ArpSrcMac => addrs.is_some_and(|a| mac_eq(a.sha, v)),
-        Field::ArpDstMac => addrs.is_some_and(|a| mac_eq(a.tha, v)),
-        Field::ArpSrcIp => addrs.is_some_and(|a| ip_eq(ipv4(a.spa), v)),
-        Field::ArpDstIp => addrs.is_some_and(|a| ip_eq(ipv4(a.tpa), v)),
-        Field::ArpGratuitous => {
-            let g = addrs.is_some_and(|a| a.spa == a.tpa);
-            matches!(v, TestValue::Flag { value } if *value == g)
-        }
         Field::SrcIp | Field::SrcIpRange => ip.is_some_and(|i| ip_eq(i.src, v)),
         Field::DstIp | Field::DstIpRange => ip.is_some_and(|i| ip_eq(i.dst, v)),
         Field::IpProtocol => ip.is_some_and(|i| in_range(u32::from(i.proto), v)),
@@ -427,5 +434,5 @@ fn test(t: &Test, f: &Frame, cx: Option<&Context>) -> bool {
         },
         // Not packet properties: handled by the rule (state, connlimit) or not tests at all.
         Field::State | Field::ConnlimitAbove | Field::Comment => true,
-    }
+    })
 }

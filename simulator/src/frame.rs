@@ -17,28 +17,44 @@ pub struct Vlan {
     pub encap: u16,
 }
 
-/// ARP or RARP payload (Ethernet/IPv4 form; other forms keep only the first four fields).
+/// An ARP or RARP packet as the kernel's ebtables arp match reads it (`ebt_arp.c`), which is
+/// what libvirt's `<arp>`/`<rarp>` rules use.
+///
+/// The match reads the 8-byte header (else the rule does not match, negated or not), then:
+/// - IP addresses (`arpsrcipaddr`, `arpdstipaddr`, `gratuitous`) only when the protocol type is
+///   IPv4 and the protocol length 4; the sender's at 8 + hardware length, the target's at
+///   12 + twice the hardware length; both must be in the frame, whichever is tested;
+/// - MAC addresses (`arpsrcmacaddr`, `arpdstmacaddr`) only when the hardware type is Ethernet
+///   and the hardware length 6; the sender's at 8, the target's at 14 + protocol length; each
+///   only needs to be in the frame when it is tested.
+///
+/// When a condition fails the rule does not match, whatever `match='no'` says: the condition
+/// is not negated with the address test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Arp {
     /// Hardware type.
     pub htype: u16,
     /// Protocol type.
     pub ptype: u16,
+    /// Hardware address length.
+    pub hlen: u8,
+    /// Protocol address length.
+    pub plen: u8,
     /// Opcode.
     pub opcode: u16,
-    /// Sender and target addresses, when hardware and protocol lengths are 6 and 4.
-    pub addrs: Option<ArpAddrs>,
+    /// Sender and target IPv4 addresses, where the kernel can read them (see above).
+    pub ips: Option<ArpIps>,
+    /// Sender hardware address, where the kernel can read it.
+    pub sha: Option<MacAddr>,
+    /// Target hardware address, where the kernel can read it.
+    pub tha: Option<MacAddr>,
 }
 
-/// The address fields of an Ethernet/IPv4 ARP packet.
+/// The sender and target protocol addresses of an ARP packet about IPv4.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ArpAddrs {
-    /// Sender hardware address.
-    pub sha: MacAddr,
+pub struct ArpIps {
     /// Sender protocol address.
     pub spa: [u8; 4],
-    /// Target hardware address.
-    pub tha: MacAddr,
     /// Target protocol address.
     pub tpa: [u8; 4],
 }
@@ -151,6 +167,9 @@ pub struct Frame {
     pub runt: bool,
     /// An IPv4/IPv6 ethertype with fewer bytes than the IP header (the bridge drops it).
     pub ip_truncated: bool,
+    /// An untagged ARP frame (not RARP) with less than the 8-byte ARP header: br_netfilter
+    /// drops it on the forward path before arptables (`br_nf_forward_arp`), measured here.
+    pub arp_truncated: bool,
     /// Frame length in bytes.
     pub len: usize,
 }
@@ -195,6 +214,7 @@ impl Frame {
             transport: Transport::default(),
             runt: data.len() < 14,
             ip_truncated: false,
+            arp_truncated: false,
             len: data.len(),
         };
         if f.runt {
@@ -213,7 +233,10 @@ impl Frame {
                     });
                 }
             }
-            0x0806 | 0x8035 => f.arp = decode_arp(payload),
+            0x0806 | 0x8035 => {
+                f.arp = decode_arp(payload);
+                f.arp_truncated = f.ethertype == 0x0806 && payload.len() < 8;
+            }
             0x0800 | 0x86dd => decode_ip(&mut f, payload, checksums),
             len if len < 0x0600 && f.dst.0 == STP_DST => f.stp = decode_stp(payload),
             _ => {}
@@ -227,23 +250,25 @@ fn decode_arp(p: &[u8]) -> Option<Arp> {
     let ptype = be16(p, 2)?;
     let (hlen, plen) = (*p.get(4)?, *p.get(5)?);
     let opcode = be16(p, 6)?;
-    let addrs = if hlen == 6 && plen == 4 {
-        (|| {
-            Some(ArpAddrs {
-                sha: mac(p, 8)?,
-                spa: p.get(14..18)?.try_into().ok()?,
-                tha: mac(p, 18)?,
-                tpa: p.get(24..28)?.try_into().ok()?,
-            })
-        })()
+    let (h, l) = (usize::from(hlen), usize::from(plen));
+    let four = |at: usize| -> Option<[u8; 4]> { p.get(at..at + 4)?.try_into().ok() };
+    let ips = if ptype == 0x0800 && plen == 4 {
+        four(8 + h)
+            .zip(four(12 + 2 * h))
+            .map(|(spa, tpa)| ArpIps { spa, tpa })
     } else {
         None
     };
+    let ether = htype == 1 && hlen == 6;
     Some(Arp {
         htype,
         ptype,
+        hlen,
+        plen,
         opcode,
-        addrs,
+        ips,
+        sha: if ether { mac(p, 8) } else { None },
+        tha: if ether { mac(p, 14 + l) } else { None },
     })
 }
 
@@ -542,16 +567,18 @@ impl std::fmt::Display for Frame {
                 4 => "Reverse Reply",
                 n => return write!(f, "{kind}, opcode {n}"),
             };
-            return match a.addrs {
-                Some(x) => write!(
+            return match (a.ips, a.sha, a.tha) {
+                (Some(x), Some(sha), Some(tha)) => write!(
                     f,
-                    "{kind}, {op} {} ({}) > {} ({})",
+                    "{kind}, {op} {} ({sha}) > {} ({tha})",
                     std::net::Ipv4Addr::from(x.spa),
-                    x.sha,
                     std::net::Ipv4Addr::from(x.tpa),
-                    x.tha
                 ),
-                None => write!(f, "{kind}, {op}, htype {} ptype 0x{:04x}", a.htype, a.ptype),
+                _ => write!(
+                    f,
+                    "{kind}, {op}, htype {} ptype 0x{:04x} hlen {} plen {}",
+                    a.htype, a.ptype, a.hlen, a.plen
+                ),
             };
         }
         if let Some(s) = self.stp {

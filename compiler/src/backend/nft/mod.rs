@@ -96,6 +96,7 @@ pub fn build(programs: &[Program], opts: &NftOptions, diags: &mut Diagnostics) -
         }
     }
     let mut c = Compiler {
+        arp: ArpLayout::ETHERNET_IPV4,
         opts,
         diags,
         pending: Vec::new(),
@@ -127,6 +128,64 @@ struct Compiler<'a> {
     pending: Vec<Line>,
     /// Meters made so far (connlimit), for unique names.
     meters: usize,
+    /// The ARP address lengths the rule being compiled is specialised for (see
+    /// [`arp_layouts`]).
+    arp: ArpLayout,
+}
+
+/// Hardware and protocol address lengths of an ARP/RARP packet, which place its addresses.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct ArpLayout {
+    hlen: u8,
+    plen: u8,
+}
+
+impl ArpLayout {
+    const ETHERNET_IPV4: ArpLayout = ArpLayout { hlen: 6, plen: 4 };
+
+    /// Bit offsets from the network header: sender IP, target IP, target MAC.
+    fn spa(self) -> u32 {
+        (8 + u32::from(self.hlen)) * 8
+    }
+    fn tpa(self) -> u32 {
+        (12 + 2 * u32::from(self.hlen)) * 8
+    }
+    fn tha(self) -> u32 {
+        (14 + u32::from(self.plen)) * 8
+    }
+}
+
+/// The address layouts a rule of the arp/rarp element must be compiled for, and the header
+/// conditions every copy carries, after the kernel's arp match (`ebt_arp.c`; the simulator's
+/// `frame::Arp` says the same): IP addresses are read only when the protocol is IPv4 with
+/// 4-byte addresses, at offsets that depend on the hardware length; MAC addresses only for
+/// Ethernet with 6-byte addresses, the target's after a sender IP of the protocol length. nft
+/// reads payload at fixed offsets, so a rule whose offsets vary becomes one copy per length
+/// (the copies exclude each other by their length test, so their order does not matter).
+fn arp_layouts(tests: &[Test]) -> (Vec<ArpLayout>, Vec<(u32, u32, u64)>) {
+    let has = |fs: &[Field]| tests.iter().any(|t| fs.contains(&t.field));
+    let ip = has(&[Field::ArpSrcIp, Field::ArpDstIp, Field::ArpGratuitous]);
+    let mac = has(&[Field::ArpSrcMac, Field::ArpDstMac]);
+    let tha = has(&[Field::ArpDstMac]);
+    // (bit offset, bits, value) of each header condition.
+    let mut guards = Vec::new();
+    if ip {
+        guards.push((16, 16, 0x0800));
+        guards.push((40, 8, 4));
+    }
+    if mac {
+        guards.push((0, 16, 1));
+        guards.push((32, 8, 6));
+    }
+    let std = ArpLayout::ETHERNET_IPV4;
+    let layouts = if ip && !mac {
+        (0..=255).map(|hlen| ArpLayout { hlen, plen: 4 }).collect()
+    } else if tha && !ip {
+        (0..=255).map(|plen| ArpLayout { hlen: 6, plen }).collect()
+    } else {
+        vec![std]
+    };
+    (layouts, guards)
 }
 
 /// Sanitises a string for an nft comment (no quotes, backslashes or control characters;
@@ -490,12 +549,14 @@ impl Compiler<'_> {
                 one(cmp(left, n, range(*lo, *hi)))
             }
             (Field::ArpSrcMac | Field::ArpDstMac, TestValue::Mac { addr, .. }) => {
-                let (name, off) = if t.field == Field::ArpSrcMac {
+                let src = t.field == Field::ArpSrcMac;
+                let (name, off) = if src {
                     ("saddr ether", 64)
                 } else {
-                    ("daddr ether", 144)
+                    ("daddr ether", self.arp.tha())
                 };
-                one(if rarp {
+                let standard = src || self.arp.plen == 4;
+                one(if rarp || !standard {
                     cmp(raw(PayloadBase::NH, off, 48), n, mac_hex(*addr))
                 } else {
                     cmp(field("arp", name), n, mac(*addr))
@@ -503,17 +564,19 @@ impl Compiler<'_> {
             }
             (Field::ArpSrcIp | Field::ArpDstIp, TestValue::Ipv4 { addr, prefix: len }) => {
                 let (name, off) = if t.field == Field::ArpSrcIp {
-                    ("saddr ip", 112)
+                    ("saddr ip", self.arp.spa())
                 } else {
-                    ("daddr ip", 192)
+                    ("daddr ip", self.arp.tpa())
                 };
-                one(if rarp {
+                one(if rarp || self.arp.hlen != 6 {
                     let m = u32::MAX.checked_shl(32 - u32::from(*len)).unwrap_or(0);
-                    cmp(
-                        and(raw(PayloadBase::NH, off, 32), hex(m.into(), 8)),
-                        n,
-                        hex((u32::from(*addr) & m).into(), 8),
-                    )
+                    let at = raw(PayloadBase::NH, off, 32);
+                    let left = if m == u32::MAX {
+                        at
+                    } else {
+                        and(at, hex(m.into(), 8))
+                    };
+                    cmp(left, n, hex((u32::from(*addr) & m).into(), 8))
                 } else {
                     cmp(field("arp", name), n, prefix(addr.to_string(), *len, 32))
                 })
@@ -727,6 +790,96 @@ impl Compiler<'_> {
         rules
     }
 
+    /// The ethernet-layer rules of one chain, in order. Copies of one rule (list variables)
+    /// that need one nft rule per ARP address layout are emitted layout by layout, so that the
+    /// copies of each layout stay next to each other and still share one set; reordering them
+    /// is safe, as they all have the same verdict.
+    fn eth_rules<'r>(&mut self, rules: impl IntoIterator<Item = &'r EthRule>) {
+        let rules: Vec<&EthRule> = rules.into_iter().collect();
+        let mut i = 0;
+        while i < rules.len() {
+            let j = i + rules[i..]
+                .iter()
+                .take_while(|r| {
+                    let (a, b) = (&r.origin, &rules[i].origin);
+                    a.span == b.span && a.path == b.path
+                })
+                .count();
+            let layouts = if matches!(rules[i].protocol, Some("arp" | "rarp")) {
+                arp_layouts(&rules[i].tests).0
+            } else {
+                vec![ArpLayout::ETHERNET_IPV4]
+            };
+            for layout in layouts {
+                self.arp = layout;
+                for r in &rules[i..j] {
+                    // A rule nft cannot express has been reported (E0401) and is left out.
+                    let _ = self.eth_rule(r);
+                }
+            }
+            self.arp = ArpLayout::ETHERNET_IPV4;
+            i = j;
+        }
+    }
+
+    /// The header conditions of an arp/rarp rule for the layout being compiled (see
+    /// [`arp_layouts`]): they are the kernel's preconditions, never negated with the tests.
+    fn arp_conditions(&self, r: &EthRule) -> Vec<Stmt> {
+        let rarp = r.protocol == Some("rarp");
+        let (layouts, mut conds) = arp_layouts(&r.tests);
+        if layouts.len() > 1 {
+            if layouts[0].hlen == layouts[1].hlen {
+                conds.push((40, 8, self.arp.plen.into()));
+            } else {
+                conds.push((32, 8, self.arp.hlen.into()));
+            }
+        }
+        let named = |off: u32| match off {
+            0 => "htype",
+            16 => "ptype",
+            32 => "hlen",
+            40 => "plen",
+            _ => unreachable!("a header field"),
+        };
+        let mut stmts: Vec<Stmt> = conds
+            .into_iter()
+            .map(|(off, bits, v)| {
+                let left = if rarp {
+                    raw(PayloadBase::NH, off, bits)
+                } else {
+                    field("arp", named(off))
+                };
+                cmp(left, false, hex(v, (bits / 4) as usize))
+            })
+            .collect();
+        let has = |f: Field| r.tests.iter().any(|t| t.field == f);
+        let ip = has(Field::ArpSrcIp) || has(Field::ArpDstIp) || has(Field::ArpGratuitous);
+        // The kernel reads both IP addresses when it tests either: the target's must be in
+        // the frame even when only the sender's is compared (and a prefix test on it, which
+        // nft shortens to the bytes of the prefix, does not load all four).
+        if ip {
+            stmts.push(cmp(
+                raw(PayloadBase::NH, self.arp.tpa(), 32),
+                false,
+                Expression::Range(Box::new(Range {
+                    range: [hex(0, 1), hex(u32::MAX.into(), 8)],
+                })),
+            ));
+        }
+        // ... and the whole 8-byte header for any test (too short an ARP frame never crosses
+        // the bridge, but a RARP frame does).
+        if rarp && !r.tests.is_empty() && !has(Field::ArpOpcode) {
+            stmts.push(cmp(
+                raw(PayloadBase::NH, 48, 16),
+                false,
+                Expression::Range(Box::new(Range {
+                    range: [hex(0, 1), hex(0xffff, 4)],
+                })),
+            ));
+        }
+        stmts
+    }
+
     fn eth_rule(&mut self, r: &EthRule) -> Option<()> {
         let ctx = Ctx::Eth(r.protocol);
         let mut m: Vec<Part> = Vec::new();
@@ -741,6 +894,9 @@ impl Compiler<'_> {
                 false,
                 string("0x424203000000"),
             )));
+        }
+        if matches!(r.protocol, Some("arp" | "rarp")) {
+            m.extend(self.arp_conditions(r).into_iter().map(fixed));
         }
         for t in &r.tests {
             // Gratuitous ARP (sender IP == target IP) compares two packet fields, which nft
@@ -879,9 +1035,7 @@ impl Compiler<'_> {
                 let dir = if way == Way::FromVm { "from" } else { "to" };
                 let chains = p.eth(way);
                 for (k, sub) in chains.subchains.iter().enumerate() {
-                    for r in &sub.rules {
-                        let _ = self.eth_rule(r);
-                    }
+                    self.eth_rules(&sub.rules);
                     // An ebtables user chain accepts what falls off its end.
                     self.rule_line(Vec::new(), vec![Statement::Accept(None)], None);
                     bridge.push(Chain {
@@ -898,12 +1052,13 @@ impl Compiler<'_> {
                 if way == Way::FromVm {
                     rules.push(Self::set_mark(!MARK_FROM, id as u32));
                 }
+                // Runs of root rules go through `eth_rules` together (copies stay together).
+                let mut run: Vec<&EthRule> = Vec::new();
                 for e in &chains.root {
                     match e {
-                        RootEntry::Rule(r) => {
-                            let _ = self.eth_rule(r);
-                        }
+                        RootEntry::Rule(r) => run.push(r),
                         RootEntry::Jump { chain } => {
+                            self.eth_rules(std::mem::take(&mut run));
                             let sub = &chains.subchains[*chain];
                             let m = match sub.jump {
                                 JumpMatch::Any => None,
@@ -924,6 +1079,7 @@ impl Compiler<'_> {
                         }
                     }
                 }
+                self.eth_rules(run);
                 rules.extend(self.flush());
                 bridge.push(Chain {
                     name: format!("p{id}-{dir}"),
