@@ -129,43 +129,51 @@ fn files(dir: &str) -> Vec<PathBuf> {
 }
 
 /// Gives the document's filter a unique name (and its self-references with it), so tests never
-/// clash with filters already defined in libvirt. Works on the text, so that documents nwf
-/// rejects are renamed too.
+/// clash with filters already defined in libvirt. The root element and its name are found with
+/// an XML reader (a `<filter` inside a leading comment is not the filter), and the text is edited
+/// only at the places found, so documents nwf rejects are renamed too. `None` when the document
+/// has no `<filter name>` root an XML reader can find.
 fn rename(text: &str, n: usize) -> (String, Option<String>) {
-    let Some(start) = text.find("<filter") else {
+    let opts = roxmltree::ParsingOptions {
+        allow_dtd: true,
+        ..roxmltree::ParsingOptions::default()
+    };
+    let Ok(doc) = roxmltree::Document::parse_with_options(text, opts) else {
         return (text.to_string(), None);
     };
-    let tag_end = text[start..].find('>').map_or(text.len(), |e| start + e);
-    let tag = &text[start..tag_end];
-    let Some(at) = tag.find("name=") else {
+    let root = doc.root_element();
+    if root.tag_name().name() != "filter" {
+        return (text.to_string(), None);
+    }
+    let Some(attr) = root.attributes().find(|a| a.name() == "name") else {
         return (text.to_string(), None);
     };
-    let rest = &tag[at + 5..];
-    let Some(q) = rest.chars().next().filter(|c| *c == '\'' || *c == '"') else {
-        return (text.to_string(), None);
-    };
-    let Some(len) = rest[1..].find(q) else {
-        return (text.to_string(), None);
-    };
-    let name = &rest[1..1 + len];
+    let name = attr.value();
     if name.is_empty() {
         return (text.to_string(), None);
     }
     let new = format!("nwfct-{n}");
-    let mut out = text.to_string();
-    // libvirt refuses a known UUID under another name: let it make a fresh one.
-    while let (Some(a), Some(b)) = (out.find("<uuid>"), out.find("</uuid>")) {
-        if b < a {
-            break;
+    // (byte range, replacement), applied from the end so earlier ranges stay valid.
+    let mut edits: Vec<(std::ops::Range<usize>, &str)> = vec![(attr.range_value(), &new)];
+    for node in root.descendants().filter(|d| d.is_element()) {
+        match node.tag_name().name() {
+            // libvirt refuses a known UUID under another name: let it make a fresh one.
+            "uuid" if node.parent() == Some(root) => edits.push((node.range(), "")),
+            "filterref" => {
+                if let Some(a) = node
+                    .attributes()
+                    .find(|a| a.name() == "filter" && a.value() == name)
+                {
+                    edits.push((a.range_value(), &new));
+                }
+            }
+            _ => {}
         }
-        out.replace_range(a..b + "</uuid>".len(), "");
     }
-    for q in ['\'', '"'] {
-        out = out.replace(&format!("name={q}{name}{q}"), &format!("name={q}{new}{q}"));
-        out = out.replace(
-            &format!("filter={q}{name}{q}"),
-            &format!("filter={q}{new}{q}"),
-        );
+    edits.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
+    let mut out = text.to_string();
+    for (range, with) in edits {
+        out.replace_range(range, with);
     }
     (out, Some(new))
 }
