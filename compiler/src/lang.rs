@@ -67,9 +67,9 @@ pub enum ValueType {
     States,
     /// `MASK/SET`, each a comma list of SYN, ACK, URG, PSH, FIN, RST, ALL, NONE.
     TcpFlags,
-    /// Name of an ipset (up to 31 characters).
+    /// Name of an ipset: 1 to 31 letters, digits, blanks and `_.-:+`.
     IpsetName,
-    /// 1 to 6 comma-separated `src`/`dst`.
+    /// 1 to 6 comma-separated `src`/`dst`, in any case.
     IpsetFlags,
 }
 
@@ -110,8 +110,10 @@ impl ValueType {
             ValueType::TcpFlags => {
                 "MASK/SET, each a comma list of SYN, ACK, URG, PSH, FIN, RST, ALL or NONE".into()
             }
-            ValueType::IpsetName => "an ipset name of 1-31 characters".into(),
-            ValueType::IpsetFlags => "1 to 6 comma-separated src/dst".into(),
+            ValueType::IpsetName => {
+                "an ipset name of 1-31 letters, digits, blanks and _ . - : +".into()
+            }
+            ValueType::IpsetFlags => "1 to 6 comma-separated src/dst (in any case)".into(),
         }
     }
 }

@@ -438,15 +438,17 @@ pub fn parse(ty: ValueType, s: &str) -> Result<Value, ValueError> {
                 set: parse_flag_list(set)?,
             }))
         }
+        // libvirt's parser takes 0 to 31 of these characters; its schema 1 to 31 (an empty name
+        // is refused here).
         ValueType::IpsetName => {
-            if s.is_empty() || s.chars().count() > 31 {
+            if s.is_empty() || s.len() > 31 {
                 Err(ValueError::detail("ipset names have 1 to 31 characters"))
             } else if !s
                 .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || b"_.-:".contains(&c))
+                .all(|c| c.is_ascii_alphanumeric() || b"_.-:+ ".contains(&c))
             {
                 Err(ValueError::detail(
-                    "ipset names consist of letters, digits and _ . - :",
+                    "ipset names consist of letters, digits, blanks and _ . - : +",
                 ))
             } else {
                 Ok(Value::Text(s.to_string()))
@@ -455,8 +457,9 @@ pub fn parse(ty: ValueType, s: &str) -> Result<Value, ValueError> {
         ValueType::IpsetFlags => {
             let mut dirs = Vec::new();
             for w in s.split(',') {
-                // The names are those of `lang::IPSET_DIRECTIONS`.
-                dirs.push(match w {
+                // The names are those of `lang::IPSET_DIRECTIONS`; libvirt ignores their case
+                // (`SRC,Dst` is `src,dst`) and writes them back in lower case.
+                dirs.push(match w.to_ascii_lowercase().as_str() {
                     "src" => SetDir::Src,
                     "dst" => SetDir::Dst,
                     _ => return Err(ValueError::detail(format!("`{w}` is neither src nor dst"))),
@@ -604,6 +607,24 @@ mod tests {
         assert_eq!(parse_var_ref("$IP[3]").unwrap().access, Access::Index(3));
         assert!(parse_var_ref("$").is_err());
         assert!(parse_var_ref("$A[x]").is_err());
+    }
+
+    #[test]
+    fn ipsets() {
+        // As libvirt 9.0 reads them (checked with `virsh nwfilter-define --validate`).
+        let dirs = parse(ValueType::IpsetFlags, "SRC,dSt,src").unwrap();
+        assert_eq!(dirs, Value::SetDirs(vec![SetDir::Src, SetDir::Dst, SetDir::Src]));
+        assert_eq!(dirs.to_string(), "src,dst,src");
+        assert!(parse(ValueType::IpsetFlags, "src,dst,src,dst,src,dst").is_ok());
+        for bad in ["", "src,", " src", "src ,dst", "srcx", "src,dst,src,dst,src,dst,src"] {
+            assert!(parse(ValueType::IpsetFlags, bad).is_err(), "{bad:?}");
+        }
+        for good in ["test:_.-+", "my set", &"a".repeat(31)] {
+            assert!(parse(ValueType::IpsetName, good).is_ok(), "{good:?}");
+        }
+        for bad in ["", "a/b", &"a".repeat(32)] {
+            assert!(parse(ValueType::IpsetName, bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
