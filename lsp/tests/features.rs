@@ -39,7 +39,7 @@ async fn diagnostics_on_open_and_change() {
     let d = c.diagnostics(&u, Some(1)).await;
     assert_snapshot!("diagnostics_open", redact(&d));
 
-    // Fix the typo with an incremental edit: the E0102 goes away.
+    // Fix the typo with an incremental edit: the W0104 goes away.
     let p = pos(&text, "srcipadr", 0);
     let (line, col) = (
         p["line"].as_u64().unwrap() as u32,

@@ -197,11 +197,11 @@ impl Reader<'_> {
                 let end = (start + t.trim().len()).min(r.end);
                 let span = self.span(start..end);
                 self.l.diags.push(
-                    Diagnostic::error(
-                        "E0105",
+                    Diagnostic::warning(
+                        "W0106",
                         format!("text is not allowed inside <{}>", n.tag_name().name()),
                     )
-                    .at(span, "unexpected text"),
+                    .at(span, "libvirt ignores this text; its schema rejects it"),
                 );
             }
         }
@@ -251,11 +251,12 @@ impl Reader<'_> {
                 }
                 other => {
                     let span = self.tag_span(c);
-                    let mut d = Diagnostic::error(
-                        "E0103",
+                    let mut d = Diagnostic::warning(
+                        "W0105",
                         format!("unknown element <{other}> in <filter>"),
                     )
-                    .at(span, "expected <rule>, <filterref> or <uuid>");
+                    .at(span, "libvirt ignores this element; its schema rejects it")
+                    .with_note("a filter holds <rule>, <filterref> and <uuid> elements");
                     if let Some(s) = lang::did_you_mean(other, ["rule", "filterref", "uuid"]) {
                         d = d.with_help(format!("did you mean <{s}>?")).with_fix(s);
                     } else if lang::protocol(other).is_some() {
@@ -295,11 +296,12 @@ impl Reader<'_> {
         for c in n.children().filter(|c| c.is_element()) {
             if c.tag_name().name() != "parameter" {
                 let span = self.tag_span(c);
-                let mut d = Diagnostic::error(
-                    "E0103",
+                let mut d = Diagnostic::warning(
+                    "W0105",
                     format!("unknown element <{}> in <filterref>", c.tag_name().name()),
                 )
-                .at(span, "expected <parameter name='...' value='...'/>");
+                .at(span, "libvirt ignores this element; its schema rejects it")
+                .with_note("a filterref holds <parameter name='...' value='...'/> elements");
                 if let Some(s) = lang::did_you_mean(c.tag_name().name(), ["parameter"]) {
                     d = d.with_help(format!("did you mean <{s}>?")).with_fix(s);
                 }
@@ -390,12 +392,13 @@ impl Reader<'_> {
         }
         self.check_no_text(n);
         let mut matches: Option<Match> = None;
+        // libvirt's parser skips elements it does not know (reported once the rule's match is
+        // known: without another protocol element the rule matches every frame).
+        let mut unknown = Vec::new();
         for c in n.children().filter(|c| c.is_element()) {
             let name = c.tag_name().name();
             let Some(proto) = lang::protocol(name) else {
-                let span = self.tag_span(c);
-                self.unknown_protocol(name, span);
-                ok = false;
+                unknown.push((name, self.tag_span(c)));
                 continue;
             };
             let (m, negated_elem) = self.proto_elem(c, proto);
@@ -434,6 +437,9 @@ impl Reader<'_> {
                     );
                 }
             }
+        }
+        for (name, span) in unknown {
+            self.unknown_protocol(name, span, matches.is_none());
         }
         if let Some(m) = &mut matches {
             self.finish_match(m);
@@ -478,8 +484,12 @@ impl Reader<'_> {
         for c in n.children().filter(|c| c.is_element()) {
             let span = self.tag_span(c);
             self.l.diags.push(
-                Diagnostic::error("E0103", format!("<{}> cannot contain elements", proto.name))
-                    .at(span, "unexpected element"),
+                Diagnostic::warning("W0105", format!("<{}> cannot contain elements", proto.name))
+                    .at(span, "libvirt ignores this element; its schema rejects it")
+                    .with_note(format!(
+                        "a match is written as attributes of <{}>",
+                        proto.name
+                    )),
             );
         }
         (m, negated)
