@@ -843,6 +843,10 @@ pub struct ProtoSpec {
     /// Its attributes.
     #[serde(skip)]
     pub attrs: &'static [AttrSpec],
+    /// Earlier spellings of its attributes, (old name, today's attribute): names libvirt's
+    /// parser does not know (it ignores them) that an author most likely meant as today's.
+    #[serde(skip)]
+    pub former: &'static [(&'static str, &'static str)],
     /// One line of documentation.
     pub doc: &'static str,
 }
@@ -853,6 +857,14 @@ impl ProtoSpec {
         self.attrs.iter().find(|a| a.name == name)
     }
 
+    /// Today's attribute for an earlier spelling of it (`srcipaddr` on `<arp>`).
+    pub fn former_name(&self, name: &str) -> Option<&'static AttrSpec> {
+        self.former
+            .iter()
+            .find(|(old, _)| *old == name)
+            .and_then(|(_, new)| self.attr(new))
+    }
+
     /// Whether this protocol has port attributes.
     pub fn has_ports(&self) -> bool {
         self.attr("srcportstart").is_some()
@@ -861,16 +873,30 @@ impl ProtoSpec {
 
 macro_rules! proto {
     ($name:expr, $layer:ident, $fam:ident, $ipp:expr, $attrs:expr, $doc:expr) => {
+        proto!($name, $layer, $fam, $ipp, $attrs, [], $doc)
+    };
+    ($name:expr, $layer:ident, $fam:ident, $ipp:expr, $attrs:expr, $former:expr, $doc:expr) => {
         ProtoSpec {
             name: $name,
             layer: Layer::$layer,
             family: Family::$fam,
             ip_protocol: $ipp,
             attrs: &$attrs,
+            former: &$former,
             doc: $doc,
         }
     };
 }
+
+/// The ARP payload's addresses as the 2010 proposal of the language spelt them on `<arp>`
+/// (`srcipaddr`, `dstipaddr`, like the IP header's); libvirt's parser calls them `arpsrcipaddr`,
+/// `arpdstipaddr` and ignores the old names. The masks are listed by the same pattern.
+const ARP_FORMER: [(&str, &str); 4] = [
+    ("srcipaddr", "arpsrcipaddr"),
+    ("srcipmask", "arpsrcipmask"),
+    ("dstipaddr", "arpdstipaddr"),
+    ("dstipmask", "arpdstipmask"),
+];
 
 /// Every protocol element, in the order libvirt's schema lists them.
 pub static PROTOCOLS: &[ProtoSpec] = &[
@@ -898,13 +924,22 @@ pub static PROTOCOLS: &[ProtoSpec] = &[
         STP_ATTRS,
         "Match spanning tree protocol BPDUs."
     ),
-    proto!("arp", Ethernet, None, None, ARP_ATTRS, "Match ARP frames."),
+    proto!(
+        "arp",
+        Ethernet,
+        None,
+        None,
+        ARP_ATTRS,
+        ARP_FORMER,
+        "Match ARP frames."
+    ),
     proto!(
         "rarp",
         Ethernet,
         None,
         None,
         ARP_ATTRS,
+        ARP_FORMER,
         "Match RARP frames."
     ),
     proto!(
@@ -1425,6 +1460,24 @@ mod tests {
             names.dedup();
             assert_eq!(n, names.len(), "duplicate attribute in {}", p.name);
         }
+    }
+
+    #[test]
+    fn former_names_are_not_attributes_and_name_one() {
+        for p in PROTOCOLS {
+            for (old, new) in p.former {
+                assert!(p.attr(old).is_none(), "{}: {old} is an attribute", p.name);
+                assert!(
+                    p.attr(new).is_some(),
+                    "{}: {new} is not an attribute",
+                    p.name
+                );
+            }
+        }
+        let arp = protocol("arp").unwrap();
+        assert_eq!(arp.former_name("srcipaddr").unwrap().name, "arpsrcipaddr");
+        assert_eq!(arp.former_name("dstipaddr").unwrap().name, "arpdstipaddr");
+        assert!(protocol("ip").unwrap().former_name("srcipaddr").is_none());
     }
 
     #[test]

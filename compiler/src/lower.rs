@@ -348,8 +348,8 @@ impl Lower<'_> {
         }
     }
 
-    /// W0104: an attribute the protocol element does not have: unknown, or valid on other
-    /// elements only.
+    /// W0104: an attribute the protocol element does not have: unknown, valid on other
+    /// elements only, or an earlier spelling of one of its own ([`ProtoSpec::former`]).
     /// libvirt's parser ignores it, so the rule is applied without that test.
     pub fn attr_not_allowed(&mut self, proto: &ProtoSpec, a: &RawAttr) {
         let without = "libvirt applies the rule without this test, so it matches more than written";
@@ -358,7 +358,24 @@ impl Lower<'_> {
             .filter(|p| p.attr(a.name).is_some())
             .map(|p| p.name)
             .collect();
-        let mut d = if elsewhere.is_empty() {
+        let mut d = if let Some(now) = proto.former_name(a.name) {
+            Diagnostic::warning(
+                "W0104",
+                format!("attribute `{}` is not allowed on <{}>", a.name, proto.name),
+            )
+            .at(
+                a.name_span,
+                format!("libvirt ignores `{}` on <{}>", a.name, proto.name),
+            )
+            .with_note(format!(
+                "`{}` is the 2010 proposal's name for `{}`, the {}",
+                a.name,
+                now.name,
+                lower_first(now.doc.trim_end_matches('.'))
+            ))
+            .with_help(format!("did you mean `{}`?", now.name))
+            .with_fix(now.name)
+        } else if elsewhere.is_empty() {
             let allowed: Vec<&'static str> = proto
                 .attrs
                 .iter()
@@ -532,6 +549,14 @@ impl Lower<'_> {
             self.diags.push(d);
         }
     }
+}
+
+/// `Sender IP address` -> `sender IP address`.
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_lowercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 /// W0104 for an attribute `elem` does not have: a suggestion among `allowed`, else the list.
