@@ -352,7 +352,6 @@ impl Lower<'_> {
     /// elements only, or an earlier spelling of one of its own ([`ProtoSpec::former`]).
     /// libvirt's parser ignores it, so the rule is applied without that test.
     pub fn attr_not_allowed(&mut self, proto: &ProtoSpec, a: &RawAttr) {
-        let without = "libvirt applies the rule without this test, so it matches more than written";
         let elsewhere: Vec<&str> = lang::PROTOCOLS
             .iter()
             .filter(|p| p.attr(a.name).is_some())
@@ -398,7 +397,23 @@ impl Lower<'_> {
             }
             d
         };
-        d.notes.insert(0, without.to_string());
+        // What dropping it does: a test (what the suggestion names, or what the attribute is
+        // elsewhere) makes the rule match more; a misspelt `match` or comment does not.
+        let intended = d.fix.as_deref().unwrap_or(a.name);
+        let is_test = (!elsewhere.is_empty() || d.fix.is_some())
+            && intended != "match"
+            && proto
+                .attr(intended)
+                .is_none_or(|s| s.field != lang::Field::Comment);
+        d.notes.insert(
+            0,
+            if is_test {
+                "libvirt applies the rule without this test, so it matches more than written"
+            } else {
+                "libvirt applies the rule without it"
+            }
+            .to_string(),
+        );
         self.diags.push(d);
     }
 
