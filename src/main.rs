@@ -41,7 +41,7 @@ pub enum Format {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check filter files and report every problem (exit 0 clean, 1 errors, 2 usage).
+    /// Check filter files and report every problem (exit 0 clean, 1 errors or denied warnings, 2 usage).
     Check(cmd::check::Args),
     /// Rewrite filter files (XML or .nwf) in canonical form.
     Fmt(cmd::fmt::Args),

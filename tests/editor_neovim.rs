@@ -121,7 +121,7 @@ fn neovim_shows_diagnostics_and_jumps_to_definition() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(!result.contains("error:"), "{result}");
     assert!(
-        result.contains("diagnostic 7:28 E0102 unknown attribute `srcipadr` on <tcp>"),
+        result.contains("diagnostic 7:28 W0104 unknown attribute `srcipadr` on <tcp>"),
         "{result}"
     );
     assert!(

@@ -122,6 +122,13 @@ impl Diagnostic {
         self
     }
 
+    /// Whether the reader left out part of the input here: an error, or input libvirt's parser
+    /// ignores ([`IGNORED_INPUT`]). The IR keeps no trace of it, so writing the file back from
+    /// the IR (`nwf fmt`, `nwf convert`, formatting in the editor) would delete it.
+    pub fn skips_input(&self) -> bool {
+        self.severity == Severity::Error || IGNORED_INPUT.contains(&self.code)
+    }
+
     fn to_codespan(&self) -> cs::Diagnostic<crate::source::FileId> {
         let d = match self.severity {
             Severity::Error => cs::Diagnostic::error(),
@@ -148,6 +155,11 @@ impl Diagnostic {
             .with_notes(notes)
     }
 }
+
+/// Warnings about input libvirt's parser ignores and its schema rejects: an attribute it does
+/// not read on that element (W0104), an element it skips (W0105), text (W0106). The readers
+/// skip it as libvirt does, so every later stage sees libvirt's meaning.
+pub const IGNORED_INPUT: &[&str] = &["W0104", "W0105", "W0106"];
 
 /// A sink that collects diagnostics in order.
 #[derive(Clone, Debug, Default)]

@@ -218,8 +218,6 @@ fn strip_positions(v: &mut serde_json::Value) {
             ] {
                 map.remove(key);
             }
-            // `$X` and `$X[@0]` mean the same.
-            map.remove("plain");
             for (_, child) in map.iter_mut() {
                 strip_positions(child);
             }

@@ -67,9 +67,9 @@ pub enum ValueType {
     States,
     /// `MASK/SET`, each a comma list of SYN, ACK, URG, PSH, FIN, RST, ALL, NONE.
     TcpFlags,
-    /// Name of an ipset (up to 31 characters).
+    /// Name of an ipset: 1 to 31 letters, digits, blanks and `_.-:+`.
     IpsetName,
-    /// 1 to 6 comma-separated `src`/`dst`.
+    /// 1 to 6 comma-separated `src`/`dst`, in any case.
     IpsetFlags,
 }
 
@@ -110,8 +110,10 @@ impl ValueType {
             ValueType::TcpFlags => {
                 "MASK/SET, each a comma list of SYN, ACK, URG, PSH, FIN, RST, ALL or NONE".into()
             }
-            ValueType::IpsetName => "an ipset name of 1-31 characters".into(),
-            ValueType::IpsetFlags => "1 to 6 comma-separated src/dst".into(),
+            ValueType::IpsetName => {
+                "an ipset name of 1-31 letters, digits, blanks and _ . - : +".into()
+            }
+            ValueType::IpsetFlags => "1 to 6 comma-separated src/dst (in any case)".into(),
         }
     }
 }
@@ -668,13 +670,13 @@ static ARP_ATTRS: [AttrSpec; 15] = [
         "arpdstmacaddr",
         T::Mac,
         F::ArpDstMac,
-        "Target hardware address in the ARP payload, after a sender IP of the header's protocol length. Tested only when the hardware type is 1 (Ethernet) and the hardware length 6; otherwise the rule does not match, negated or not.",
+        "Target hardware address in the ARP payload. Read after a sender IP of the header's protocol length, and tested only when the hardware type is 1 (Ethernet) and the hardware length 6; otherwise the rule does not match, negated or not.",
     ),
     attr(
         "arpsrcipaddr",
         T::Ipv4,
         F::ArpSrcIp,
-        "Sender IP address in the ARP payload, after a sender MAC of the header's hardware length. Tested only when the protocol type is 0x800 and the protocol length 4, and the target IP is in the frame too; otherwise the rule does not match, negated or not.",
+        "Sender IP address in the ARP payload. Read after a sender MAC of the header's hardware length, and tested only when the protocol type is 0x800 and the protocol length 4, and the target IP is in the frame too; otherwise the rule does not match, negated or not.",
     ),
     part(
         "arpsrcipmask",
@@ -688,7 +690,7 @@ static ARP_ATTRS: [AttrSpec; 15] = [
         "arpdstipaddr",
         T::Ipv4,
         F::ArpDstIp,
-        "Target IP address in the ARP payload, at 12 + twice the header's hardware length. Tested only when the protocol type is 0x800 and the protocol length 4; otherwise the rule does not match, negated or not.",
+        "Target IP address in the ARP payload. Read at 12 + twice the header's hardware length, and tested only when the protocol type is 0x800 and the protocol length 4; otherwise the rule does not match, negated or not.",
     ),
     part(
         "arpdstipmask",
@@ -702,7 +704,7 @@ static ARP_ATTRS: [AttrSpec; 15] = [
         "gratuitous",
         T::Bool,
         F::ArpGratuitous,
-        "Match gratuitous ARP packets (sender IP equals target IP), read like arpsrcipaddr and arpdstipaddr: only for protocol type 0x800 with 4-byte addresses; otherwise the rule does not match, negated or not.",
+        "Match gratuitous ARP packets (sender IP equals target IP). Read like arpsrcipaddr and arpdstipaddr: only for protocol type 0x800 with 4-byte addresses; otherwise the rule does not match, negated or not.",
     ),
     COMMENT,
 ];
@@ -841,6 +843,10 @@ pub struct ProtoSpec {
     /// Its attributes.
     #[serde(skip)]
     pub attrs: &'static [AttrSpec],
+    /// Earlier spellings of its attributes, (old name, today's attribute): names libvirt's
+    /// parser does not know (it ignores them) that an author most likely meant as today's.
+    #[serde(skip)]
+    pub former: &'static [(&'static str, &'static str)],
     /// One line of documentation.
     pub doc: &'static str,
 }
@@ -851,6 +857,14 @@ impl ProtoSpec {
         self.attrs.iter().find(|a| a.name == name)
     }
 
+    /// Today's attribute for an earlier spelling of it (`srcipaddr` on `<arp>`).
+    pub fn former_name(&self, name: &str) -> Option<&'static AttrSpec> {
+        self.former
+            .iter()
+            .find(|(old, _)| *old == name)
+            .and_then(|(_, new)| self.attr(new))
+    }
+
     /// Whether this protocol has port attributes.
     pub fn has_ports(&self) -> bool {
         self.attr("srcportstart").is_some()
@@ -859,16 +873,30 @@ impl ProtoSpec {
 
 macro_rules! proto {
     ($name:expr, $layer:ident, $fam:ident, $ipp:expr, $attrs:expr, $doc:expr) => {
+        proto!($name, $layer, $fam, $ipp, $attrs, [], $doc)
+    };
+    ($name:expr, $layer:ident, $fam:ident, $ipp:expr, $attrs:expr, $former:expr, $doc:expr) => {
         ProtoSpec {
             name: $name,
             layer: Layer::$layer,
             family: Family::$fam,
             ip_protocol: $ipp,
             attrs: &$attrs,
+            former: &$former,
             doc: $doc,
         }
     };
 }
+
+/// The ARP payload's addresses as the 2010 proposal of the language spelt them on `<arp>`
+/// (`srcipaddr`, `dstipaddr`, like the IP header's); libvirt's parser calls them `arpsrcipaddr`,
+/// `arpdstipaddr` and ignores the old names. The masks are listed by the same pattern.
+const ARP_FORMER: [(&str, &str); 4] = [
+    ("srcipaddr", "arpsrcipaddr"),
+    ("srcipmask", "arpsrcipmask"),
+    ("dstipaddr", "arpdstipaddr"),
+    ("dstipmask", "arpdstipmask"),
+];
 
 /// Every protocol element, in the order libvirt's schema lists them.
 pub static PROTOCOLS: &[ProtoSpec] = &[
@@ -896,13 +924,22 @@ pub static PROTOCOLS: &[ProtoSpec] = &[
         STP_ATTRS,
         "Match spanning tree protocol BPDUs."
     ),
-    proto!("arp", Ethernet, None, None, ARP_ATTRS, "Match ARP frames."),
+    proto!(
+        "arp",
+        Ethernet,
+        None,
+        None,
+        ARP_ATTRS,
+        ARP_FORMER,
+        "Match ARP frames."
+    ),
     proto!(
         "rarp",
         Ethernet,
         None,
         None,
         ARP_ATTRS,
+        ARP_FORMER,
         "Match RARP frames."
     ),
     proto!(
@@ -1423,6 +1460,24 @@ mod tests {
             names.dedup();
             assert_eq!(n, names.len(), "duplicate attribute in {}", p.name);
         }
+    }
+
+    #[test]
+    fn former_names_are_not_attributes_and_name_one() {
+        for p in PROTOCOLS {
+            for (old, new) in p.former {
+                assert!(p.attr(old).is_none(), "{}: {old} is an attribute", p.name);
+                assert!(
+                    p.attr(new).is_some(),
+                    "{}: {new} is not an attribute",
+                    p.name
+                );
+            }
+        }
+        let arp = protocol("arp").unwrap();
+        assert_eq!(arp.former_name("srcipaddr").unwrap().name, "arpsrcipaddr");
+        assert_eq!(arp.former_name("dstipaddr").unwrap().name, "arpdstipaddr");
+        assert!(protocol("ip").unwrap().former_name("srcipaddr").is_none());
     }
 
     #[test]

@@ -203,11 +203,16 @@ impl Lower<'_> {
         !matches!(a.value, "false" | "0")
     }
 
-    /// E0103: an unknown protocol element (the rule is then not read).
-    pub fn unknown_protocol(&mut self, name: &str, span: Span) {
-        let mut d = Diagnostic::error("E0103", format!("unknown protocol element <{name}>"))
-            .at(span, "not a protocol element")
-            .with_note("libvirt silently ignores it, so the rule would match every frame");
+    /// W0105: an unknown protocol element in a rule. libvirt's parser skips it (its schema
+    /// rejects it); `alone`: the rule has no other protocol element, so it matches every frame.
+    pub fn unknown_protocol(&mut self, name: &str, span: Span, alone: bool) {
+        let mut d = Diagnostic::warning("W0105", format!("unknown protocol element <{name}>"))
+            .at(span, "libvirt ignores this element; its schema rejects it");
+        d = if alone {
+            d.with_note("the rule is applied without a protocol element, so it matches every frame")
+        } else {
+            d.with_note("the rule is applied with its other protocol element")
+        };
         if let Some(s) = lang::did_you_mean(name, lang::PROTOCOLS.iter().map(|p| p.name)) {
             d = d.with_help(format!("did you mean <{s}>?")).with_fix(s);
         }
@@ -291,21 +296,10 @@ impl Lower<'_> {
         }
     }
 
-    /// E0102: an unknown attribute, with a suggestion or the list of allowed ones.
+    /// W0104: an attribute libvirt's parser does not read on this element (it ignores it; its
+    /// schema rejects it), with a suggestion or the list of allowed ones.
     pub fn unknown_attr(&mut self, elem: &str, a: &RawAttr, allowed: &[&'static str]) {
-        let mut d = Diagnostic::error(
-            "E0102",
-            format!("unknown attribute `{}` on <{elem}>", a.name),
-        )
-        .at(
-            a.name_span,
-            "libvirt ignores this attribute; its schema rejects it",
-        );
-        if let Some(s) = lang::did_you_mean(a.name, allowed.iter().copied()) {
-            d = d.with_help(format!("did you mean `{s}`?")).with_fix(s);
-        } else if !allowed.is_empty() {
-            d = d.with_note(format!("allowed here: {}", allowed.join(", ")));
-        }
+        let d = unknown_attr_diag(elem, a, allowed);
         self.diags.push(d);
     }
 
@@ -354,32 +348,72 @@ impl Lower<'_> {
         }
     }
 
-    /// E0102: an attribute the protocol element does not have (with where it exists).
+    /// W0104: an attribute the protocol element does not have: unknown, valid on other
+    /// elements only, or an earlier spelling of one of its own ([`ProtoSpec::former`]).
+    /// libvirt's parser ignores it, so the rule is applied without that test.
     pub fn attr_not_allowed(&mut self, proto: &ProtoSpec, a: &RawAttr) {
         let elsewhere: Vec<&str> = lang::PROTOCOLS
             .iter()
             .filter(|p| p.attr(a.name).is_some())
             .map(|p| p.name)
             .collect();
-        if elsewhere.is_empty() {
+        let mut d = if let Some(now) = proto.former_name(a.name) {
+            Diagnostic::warning(
+                "W0104",
+                format!("attribute `{}` is not allowed on <{}>", a.name, proto.name),
+            )
+            .at(
+                a.name_span,
+                format!("libvirt ignores `{}` on <{}>", a.name, proto.name),
+            )
+            .with_note(format!(
+                "`{}` is the 2010 proposal's name for `{}`, the {}",
+                a.name,
+                now.name,
+                lower_first(first_sentence(now.doc))
+            ))
+            .with_help(format!("did you mean `{}`?", now.name))
+            .with_fix(now.name)
+        } else if elsewhere.is_empty() {
             let allowed: Vec<&'static str> = proto
                 .attrs
                 .iter()
                 .map(|s| s.name)
                 .chain(["match"])
                 .collect();
-            self.unknown_attr(proto.name, a, &allowed);
-            return;
-        }
-        let mut d = Diagnostic::error(
-            "E0102",
-            format!("attribute `{}` is not allowed on <{}>", a.name, proto.name),
-        )
-        .at(a.name_span, format!("<{}> has no `{}`", proto.name, a.name))
-        .with_note(format!("`{}` exists on: {}", a.name, elsewhere.join(", ")));
-        if let Some(s) = lang::did_you_mean(a.name, proto.attrs.iter().map(|s| s.name)) {
-            d = d.with_help(format!("did you mean `{s}`?")).with_fix(s);
-        }
+            unknown_attr_diag(proto.name, a, &allowed)
+        } else {
+            let mut d = Diagnostic::warning(
+                "W0104",
+                format!("attribute `{}` is not allowed on <{}>", a.name, proto.name),
+            )
+            .at(
+                a.name_span,
+                format!("<{}> has no `{}`: libvirt ignores it", proto.name, a.name),
+            )
+            .with_note(format!("`{}` exists on: {}", a.name, elsewhere.join(", ")));
+            if let Some(s) = lang::did_you_mean(a.name, proto.attrs.iter().map(|s| s.name)) {
+                d = d.with_help(format!("did you mean `{s}`?")).with_fix(s);
+            }
+            d
+        };
+        // What dropping it does: a test (what the suggestion names, or what the attribute is
+        // elsewhere) makes the rule match more; a misspelt `match` or comment does not.
+        let intended = d.fix.as_deref().unwrap_or(a.name);
+        let is_test = (!elsewhere.is_empty() || d.fix.is_some())
+            && intended != "match"
+            && proto
+                .attr(intended)
+                .is_none_or(|s| s.field != lang::Field::Comment);
+        d.notes.insert(
+            0,
+            if is_test {
+                "libvirt applies the rule without this test, so it matches more than written"
+            } else {
+                "libvirt applies the rule without it"
+            }
+            .to_string(),
+        );
         self.diags.push(d);
     }
 
@@ -532,6 +566,32 @@ impl Lower<'_> {
     }
 }
 
+/// `Sender IP address` -> `sender IP address`.
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_lowercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// W0104 for an attribute `elem` does not have: a suggestion among `allowed`, else the list.
+fn unknown_attr_diag(elem: &str, a: &RawAttr, allowed: &[&'static str]) -> Diagnostic {
+    let mut d = Diagnostic::warning(
+        "W0104",
+        format!("unknown attribute `{}` on <{elem}>", a.name),
+    )
+    .at(
+        a.name_span,
+        "libvirt ignores this attribute; its schema rejects it",
+    );
+    if let Some(s) = lang::did_you_mean(a.name, allowed.iter().copied()) {
+        d = d.with_help(format!("did you mean `{s}`?")).with_fix(s);
+    } else if !allowed.is_empty() {
+        d = d.with_note(format!("allowed here: {}", allowed.join(", ")));
+    }
+    d
+}
+
 /// Whether libvirt accepts this filter name.
 pub(crate) fn is_filter_name(s: &str) -> bool {
     !s.is_empty() && !s.contains('/') && !s.chars().any(char::is_whitespace)
@@ -571,4 +631,10 @@ fn is_uuid(s: &str) -> bool {
         .filter(|c| *c != '-' && *c != ' ')
         .collect();
     digits.len() == 32 && digits.iter().all(|c| c.is_ascii_hexdigit())
+}
+
+/// The first sentence of a doc line, without its full stop (the language table's docs start
+/// with what an attribute is; details follow).
+fn first_sentence(doc: &str) -> &str {
+    doc.split(". ").next().unwrap_or(doc).trim_end_matches('.')
 }

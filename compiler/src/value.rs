@@ -438,15 +438,17 @@ pub fn parse(ty: ValueType, s: &str) -> Result<Value, ValueError> {
                 set: parse_flag_list(set)?,
             }))
         }
+        // libvirt's parser takes 0 to 31 of these characters; its schema 1 to 31 (an empty name
+        // is refused here).
         ValueType::IpsetName => {
-            if s.is_empty() || s.chars().count() > 31 {
+            if s.is_empty() || s.len() > 31 {
                 Err(ValueError::detail("ipset names have 1 to 31 characters"))
             } else if !s
                 .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || b"_.-:".contains(&c))
+                .all(|c| c.is_ascii_alphanumeric() || b"_.-:+ ".contains(&c))
             {
                 Err(ValueError::detail(
-                    "ipset names consist of letters, digits and _ . - :",
+                    "ipset names consist of letters, digits, blanks and _ . - : +",
                 ))
             } else {
                 Ok(Value::Text(s.to_string()))
@@ -455,8 +457,9 @@ pub fn parse(ty: ValueType, s: &str) -> Result<Value, ValueError> {
         ValueType::IpsetFlags => {
             let mut dirs = Vec::new();
             for w in s.split(',') {
-                // The names are those of `lang::IPSET_DIRECTIONS`.
-                dirs.push(match w {
+                // The names are those of `lang::IPSET_DIRECTIONS`; libvirt ignores their case
+                // (`SRC,Dst` is `src,dst`) and writes them back in lower case.
+                dirs.push(match w.to_ascii_lowercase().as_str() {
                     "src" => SetDir::Src,
                     "dst" => SetDir::Dst,
                     _ => return Err(ValueError::detail(format!("`{w}` is neither src nor dst"))),
@@ -487,16 +490,15 @@ pub struct VarRef {
     pub name: String,
     /// How its values are selected.
     pub access: Access,
-    /// Whether the reference was written as plain `$X` (for faithful output).
-    pub plain: bool,
 }
 
+/// The canonical form, as libvirt writes it back: `$X[@0]` is `$X`, blanks are gone.
 impl fmt::Display for VarRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.plain, self.access) {
-            (true, _) => write!(f, "${}", self.name),
-            (false, Access::Iterator(n)) => write!(f, "${}[@{}]", self.name, n),
-            (false, Access::Index(n)) => write!(f, "${}[{}]", self.name, n),
+        match self.access {
+            Access::Iterator(0) => write!(f, "${}", self.name),
+            Access::Iterator(n) => write!(f, "${}[@{}]", self.name, n),
+            Access::Index(n) => write!(f, "${}[{}]", self.name, n),
         }
     }
 }
@@ -513,11 +515,19 @@ pub fn is_param_value(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || b"_.:".contains(&c))
 }
 
+/// The largest iterator id libvirt accepts (`$X[@1000]`); element indexes have no limit below
+/// 2^32.
+pub const MAX_ITERATOR: u32 = 1000;
+
 /// Parses `$NAME`, `$NAME[@N]` or `$NAME[N]`; `s` starts with `$`.
+///
+/// Blanks are read as libvirt 9.0 reads them (checked with `virsh nwfilter-define --validate`):
+/// allowed after `[`, before `]` and after `]` (`$A[ 0]`, `$B[  @0 ] `), not after `$`, after the
+/// name, after `@` (its parser takes `$B[@ 0]`, its schema refuses it) or after a plain `$A`.
 pub fn parse_var_ref(s: &str) -> Result<VarRef, String> {
     let body = &s[1..];
     let (name, rest) = match body.find('[') {
-        Some(i) => (&body[..i], Some(&body[i..])),
+        Some(i) => (&body[..i], Some(&body[i + 1..])),
         None => (body, None),
     };
     if !is_var_name(name) {
@@ -527,28 +537,33 @@ pub fn parse_var_ref(s: &str) -> Result<VarRef, String> {
         return Ok(VarRef {
             name: name.to_string(),
             access: Access::Iterator(0),
-            plain: true,
         });
     };
-    let inner = rest
-        .strip_prefix('[')
-        .and_then(|r| r.strip_suffix(']'))
+    let (inner, after) = rest
+        .split_once(']')
         .ok_or("expected `[@N]` or `[N]` after the variable name")?;
+    if !after.bytes().all(|c| c == b' ') {
+        return Err(format!(
+            "`{after}` after `]`: libvirt ignores it, its schema rejects it"
+        ));
+    }
+    let inner = inner.trim_matches(' ');
     let (iter, digits) = match inner.strip_prefix('@') {
         Some(d) => (true, d),
         None => (false, inner),
     };
+    let what = if iter { "iterator id" } else { "index" };
+    if iter && digits.starts_with(' ') {
+        return Err("a blank after `@`: libvirt's schema rejects it".into());
+    }
+    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(format!("the {what} must be a number"));
+    }
     let n: u32 = digits
         .parse()
-        .ok()
-        .filter(|_| !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit()))
-        .ok_or(if iter {
-            "the iterator id must be a number"
-        } else {
-            "the index must be a number"
-        })?;
-    if n > 1000 {
-        return Err(format!("index {n} is larger than 1000"));
+        .map_err(|_| format!("the {what} {digits} is too large"))?;
+    if iter && n > MAX_ITERATOR {
+        return Err(format!("iterator id {n} is larger than {MAX_ITERATOR}"));
     }
     Ok(VarRef {
         name: name.to_string(),
@@ -557,7 +572,6 @@ pub fn parse_var_ref(s: &str) -> Result<VarRef, String> {
         } else {
             Access::Index(n)
         },
-        plain: false,
     })
 }
 
@@ -604,6 +618,75 @@ mod tests {
         assert_eq!(parse_var_ref("$IP[3]").unwrap().access, Access::Index(3));
         assert!(parse_var_ref("$").is_err());
         assert!(parse_var_ref("$A[x]").is_err());
+    }
+
+    /// What libvirt 9.0 accepts (schema and parser) and writes back, checked with virsh.
+    #[test]
+    fn vars_as_libvirt_reads_them() {
+        for (written, canonical) in [
+            ("$A[ 0]", "$A[0]"),
+            ("$A[0 ]", "$A[0]"),
+            ("$A[ 01 ]", "$A[1]"),
+            ("$A[1]  ", "$A[1]"),
+            ("$A[1 ] ", "$A[1]"),
+            ("$B[  @0 ]", "$B"),
+            ("$B[ @0]", "$B"),
+            ("$B[@0]", "$B"),
+            ("$B[@0] ", "$B"),
+            ("$B[@1]", "$B[@1]"),
+            ("$B[@1000]", "$B[@1000]"),
+            ("$A[1001]", "$A[1001]"),
+            ("$A[4294967295]", "$A[4294967295]"),
+        ] {
+            let v = parse_var_ref(written).unwrap_or_else(|e| panic!("{written}: {e}"));
+            assert_eq!(v.to_string(), canonical, "{written}");
+        }
+        // Refused by libvirt's parser, or by its schema.
+        for bad in [
+            "$A ",
+            "$ A",
+            "$A [0]",
+            "$B[@ 0]",
+            "$B[ @ 0 ]",
+            "$A[+1]",
+            "$A[-1]",
+            "$A[0]x",
+            "$A[\t0]",
+            "$",
+            "$[0]",
+            "$B[@1001]",
+            "$A[4294967296]",
+        ] {
+            assert!(parse_var_ref(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ipsets() {
+        // As libvirt 9.0 reads them (checked with `virsh nwfilter-define --validate`).
+        let dirs = parse(ValueType::IpsetFlags, "SRC,dSt,src").unwrap();
+        assert_eq!(
+            dirs,
+            Value::SetDirs(vec![SetDir::Src, SetDir::Dst, SetDir::Src])
+        );
+        assert_eq!(dirs.to_string(), "src,dst,src");
+        assert!(parse(ValueType::IpsetFlags, "src,dst,src,dst,src,dst").is_ok());
+        for bad in [
+            "",
+            "src,",
+            " src",
+            "src ,dst",
+            "srcx",
+            "src,dst,src,dst,src,dst,src",
+        ] {
+            assert!(parse(ValueType::IpsetFlags, bad).is_err(), "{bad:?}");
+        }
+        for good in ["test:_.-+", "my set", &"a".repeat(31)] {
+            assert!(parse(ValueType::IpsetName, good).is_ok(), "{good:?}");
+        }
+        for bad in ["", "a/b", &"a".repeat(32)] {
+            assert!(parse(ValueType::IpsetName, bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -141,7 +141,6 @@ fn operand_for(ty: ValueType) -> BoxedStrategy<Operand> {
             } else {
                 Access::Iterator(n)
             },
-            plain: false,
         })
     });
     prop_oneof![4 => lit, 1 => var].boxed()

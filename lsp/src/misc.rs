@@ -5,7 +5,6 @@ use crate::context::{self, ValueKind};
 use crate::convert;
 use crate::place::{self, Placed};
 use crate::scan;
-use nwf_compiler::diag::Severity;
 use nwf_compiler::ir::Entry;
 use nwf_compiler::lang::Layer;
 use std::collections::HashMap;
@@ -51,14 +50,10 @@ pub fn folding(a: &Analysis, doc: &Doc) -> Vec<FoldingRange> {
     out
 }
 
-/// The edits that put a document in canonical form; `None` when it has errors (formatting a
-/// broken document would lose what the reader skipped).
+/// The edits that put a document in canonical form; `None` when it has errors or input libvirt
+/// ignores (formatting would lose what the reader skipped).
 pub fn format(a: &Analysis, doc: &Doc) -> Option<Vec<TextEdit>> {
-    if doc
-        .diagnostics
-        .iter()
-        .any(|d| d.severity == Severity::Error)
-    {
+    if doc.diagnostics.iter().any(|d| d.skips_input()) {
         return None;
     }
     let f = doc.filter.as_ref()?;
@@ -227,13 +222,10 @@ pub fn code_actions(a: &Analysis, doc: &Doc, range: LspRange) -> Vec<CodeActionO
 }
 
 /// "Convert to XML / to the filter language": a new file next to this one (same name, other
-/// extension) with the filter in the other syntax. Offered when the document reads cleanly.
+/// extension) with the filter in the other syntax. Offered when the document reads cleanly
+/// (no errors, nothing libvirt ignores).
 pub fn convert_action(doc: &Doc) -> Option<CodeActionOrCommand> {
-    if doc
-        .diagnostics
-        .iter()
-        .any(|d| d.severity == Severity::Error)
-    {
+    if doc.diagnostics.iter().any(|d| d.skips_input()) {
         return None;
     }
     let f = doc.filter.as_ref()?;

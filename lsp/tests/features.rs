@@ -39,7 +39,7 @@ async fn diagnostics_on_open_and_change() {
     let d = c.diagnostics(&u, Some(1)).await;
     assert_snapshot!("diagnostics_open", redact(&d));
 
-    // Fix the typo with an incremental edit: the E0102 goes away.
+    // Fix the typo with an incremental edit: the W0104 goes away.
     let p = pos(&text, "srcipadr", 0);
     let (line, col) = (
         p["line"].as_u64().unwrap() as u32,
@@ -942,5 +942,58 @@ async fn evaluation_positions_with_a_binding() {
         hints(&h)
     ));
     assert_snapshot!("evaluation_positions", out);
+    c.shutdown().await;
+}
+
+/// Input libvirt ignores (W0104) is a warning with the shared machine-applicable fix: the quick
+/// fix offers today's name for the 2010 proposal's `srcipaddr` on `<arp>`, and formatting (which
+/// would delete the attribute) and conversion are not offered until it is fixed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignored_input_quick_fix_and_no_formatting() {
+    let mut c = start().await;
+    let u = "file:///tmp/nwf-lsp-rfc-arp.xml";
+    let text = "<filter name='rfc-arp' chain='arp'>\n  <rule action='drop' direction='out'>\n    <arp match='no' srcipaddr='$IP'/>\n  </rule>\n</filter>\n";
+    c.open(u, text).await;
+    let d = c.diagnostics(u, Some(1)).await;
+    assert_eq!(codes(&d), ["W0104"], "{d}");
+    assert_eq!(d[0]["severity"], 2, "a warning: {d}");
+    assert_eq!(d[0]["range"]["start"], pos(text, "srcipaddr", 0));
+    let actions = c
+        .call(
+            "textDocument/codeAction",
+            json!({"textDocument": td(u), "range": d[0]["range"], "context": {"diagnostics": []}}),
+        )
+        .await;
+    let titles: Vec<&str> = actions
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x["title"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(titles, ["Replace with `arpsrcipaddr`"], "{actions}");
+    let edit = &actions[0]["edit"]["changes"][u][0];
+    assert_eq!(edit["newText"], "arpsrcipaddr");
+    assert_eq!(edit["range"], d[0]["range"]);
+    let f = c
+        .call(
+            "textDocument/formatting",
+            json!({"textDocument": td(u), "options": {"tabSize": 2, "insertSpaces": true}}),
+        )
+        .await;
+    assert_eq!(f, Value::Null, "formatting would delete the attribute: {f}");
+    // After the fix: no diagnostics, and formatting works again.
+    let (line, col) = (
+        d[0]["range"]["start"]["line"].as_u64().unwrap() as u32,
+        d[0]["range"]["start"]["character"].as_u64().unwrap() as u32,
+    );
+    c.change(u, &[(line, col, line, col + 9, "arpsrcipaddr")])
+        .await;
+    let d = c.diagnostics(u, Some(2)).await;
+    assert_eq!(d, json!([]));
+    let f = c
+        .call(
+            "textDocument/formatting",
+            json!({"textDocument": td(u), "options": {"tabSize": 2, "insertSpaces": true}}),
+        )
+        .await;
+    assert!(f.is_array(), "{f}");
     c.shutdown().await;
 }

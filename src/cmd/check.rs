@@ -14,8 +14,19 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
+    /// Also fail (exit 1) on these: `--deny warnings` makes every warning fail the check (for
+    /// CI: warnings are what libvirt accepts but applies differently from how it reads).
+    #[arg(long, value_enum, value_name = "WHAT")]
+    deny: Vec<Deny>,
     /// Filter files to check. Without any, every file of the --filters directories is checked.
     files: Vec<PathBuf>,
+}
+
+/// What `--deny` can make fatal.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Deny {
+    /// Every warning.
+    Warnings,
 }
 
 /// Runs the command.
@@ -26,7 +37,8 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
     let run = driver::check_paths(&args.search.filters, &args.files);
     let (lib, checked, diags) = (run.library, run.checked, run.diagnostics);
     let items = diags.items();
-    let failed = diags.has_errors();
+    let failed = diags.has_errors()
+        || (args.deny.contains(&Deny::Warnings) && diags.count(diag::Severity::Warning) > 0);
     match args.format {
         Format::Human => {
             output::print_diagnostics(&lib.sources, items, color);

@@ -4,7 +4,8 @@
 //! XML) into the IR, and written back with the target syntax's canonical writer, so comments
 //! survive and converting to the same syntax is a re-format. Every IR filter has a DSL and an
 //! XML form (per-attribute `!=` becomes XML's `match='no'` element plus a plain one), so no
-//! well-formed input is refused. An input with errors gets its diagnostics and no output.
+//! well-formed input is refused. An input with errors, or with input libvirt ignores
+//! (W0104-W0106, which the converted text would not hold), gets its diagnostics and no output.
 //!
 //! Without `-o`, one input's converted text goes to standard output; several inputs need
 //! `-o DIR` (or `--format json`, which carries each text in the report) so that outputs never
@@ -116,6 +117,7 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
     let mut sources = SourceMap::new();
     let mut diags = Diagnostics::new();
     let mut results = Vec::new();
+    let mut left = Vec::new();
     for (path, target) in args.files.iter().zip(targets) {
         let mut result = Converted {
             input: path.display().to_string(),
@@ -123,7 +125,11 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
             output: None,
             text: None,
         };
-        if let Some(file) = fmt::read_file(path, &mut sources, &mut diags) {
+        let read = fmt::read_file(path, &mut sources, &mut diags);
+        if let Err(why) = read {
+            left.extend(fmt::left_alone(path, why, "not converted"));
+        }
+        if let Ok(file) = read {
             let text = fmt::write(&file.filter, args.to.syntax());
             match &target {
                 Some(out) => {
@@ -151,6 +157,9 @@ pub fn run(args: Args, color: bool) -> anyhow::Result<ExitCode> {
                 if let Some(out) = &r.output {
                     eprintln!("converted: {} -> {out}", r.input);
                 }
+            }
+            for line in &left {
+                eprintln!("{line}");
             }
             if failed > 0 {
                 eprintln!(

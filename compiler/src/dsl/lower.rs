@@ -365,13 +365,11 @@ fn lower_rule(l: &mut Lower, r: &RuleDecl) -> Option<Rule> {
         }
     }
     let mut matches = None;
-    let mut ok = true;
     if let Some(p) = &r.protocol {
         match lang::protocol(&p.text) {
-            None => {
-                l.unknown_protocol(&p.text, l.span(p.span.clone()));
-                ok = false;
-            }
+            // As libvirt does with an unknown element in XML: the protocol and its fields are
+            // skipped, and the rule matches every frame (W0105).
+            None => l.unknown_protocol(&p.text, l.span(p.span.clone()), true),
             Some(proto) => {
                 let mut m = Match {
                     proto,
@@ -386,9 +384,6 @@ fn lower_rule(l: &mut Lower, r: &RuleDecl) -> Option<Rule> {
                 matches = Some(m);
             }
         }
-    }
-    if !ok {
-        return None;
     }
     Some(Rule {
         action: action?,

@@ -34,7 +34,26 @@ pub fn parse_document<'t>(
         ..ParsingOptions::default()
     };
     match Document::parse_with_options(text, opts) {
-        Ok(d) => Some(d),
+        Ok(d) => {
+            if let Some(deep) = too_deep(&d) {
+                let start = deep.range().start;
+                let end = start + 1 + deep.tag_name().name().len();
+                diags.push(
+                    Diagnostic::error(
+                        "E0003",
+                        format!(
+                            "the {what} nests elements more than {MAX_NESTING} levels below the root"
+                        ),
+                    )
+                    .at(Span::new(file, start..end), "too deep")
+                    .with_note(
+                        "libvirt's XML parser (libxml2) refuses such a document: \"Excessive depth in document: 256\"",
+                    ),
+                );
+                return None;
+            }
+            Some(d)
+        }
         Err(e) => {
             let pos = e.pos();
             let at = sources.get(file).offset(pos.row as usize, pos.col as usize);
@@ -46,6 +65,29 @@ pub fn parse_document<'t>(
             None
         }
     }
+}
+
+/// How many levels of elements libxml2 (as libvirt uses it) allows below the root element:
+/// libvirt 9.0 defines a filter with 256 nested elements inside `<filter>` and refuses 257.
+const MAX_NESTING: usize = 256;
+
+/// The first element nested deeper than [`MAX_NESTING`] below the root, if any.
+fn too_deep<'a, 'i>(doc: &'a Document<'i>) -> Option<Node<'a, 'i>> {
+    // Nodes are numbered in document order, so a parent's depth is known before its children's.
+    let mut depth: Vec<usize> = Vec::new();
+    for n in doc.root().descendants() {
+        let d = n.parent().map_or(0, |p| depth[p.id().get_usize()] + 1);
+        let i = n.id().get_usize();
+        if depth.len() <= i {
+            depth.resize(i + 1, 0);
+        }
+        depth[i] = d;
+        // The document node is 0 and the root element 1.
+        if n.is_element() && d > MAX_NESTING + 1 {
+            return Some(n);
+        }
+    }
+    None
 }
 
 /// Reads one filter document. Returns the filter if the document has a usable `<filter>`
@@ -155,11 +197,11 @@ impl Reader<'_> {
                 let end = (start + t.trim().len()).min(r.end);
                 let span = self.span(start..end);
                 self.l.diags.push(
-                    Diagnostic::error(
-                        "E0105",
+                    Diagnostic::warning(
+                        "W0106",
                         format!("text is not allowed inside <{}>", n.tag_name().name()),
                     )
-                    .at(span, "unexpected text"),
+                    .at(span, "libvirt ignores this text; its schema rejects it"),
                 );
             }
         }
@@ -209,11 +251,12 @@ impl Reader<'_> {
                 }
                 other => {
                     let span = self.tag_span(c);
-                    let mut d = Diagnostic::error(
-                        "E0103",
+                    let mut d = Diagnostic::warning(
+                        "W0105",
                         format!("unknown element <{other}> in <filter>"),
                     )
-                    .at(span, "expected <rule>, <filterref> or <uuid>");
+                    .at(span, "libvirt ignores this element; its schema rejects it")
+                    .with_note("a filter holds <rule>, <filterref> and <uuid> elements");
                     if let Some(s) = lang::did_you_mean(other, ["rule", "filterref", "uuid"]) {
                         d = d.with_help(format!("did you mean <{s}>?")).with_fix(s);
                     } else if lang::protocol(other).is_some() {
@@ -253,11 +296,12 @@ impl Reader<'_> {
         for c in n.children().filter(|c| c.is_element()) {
             if c.tag_name().name() != "parameter" {
                 let span = self.tag_span(c);
-                let mut d = Diagnostic::error(
-                    "E0103",
+                let mut d = Diagnostic::warning(
+                    "W0105",
                     format!("unknown element <{}> in <filterref>", c.tag_name().name()),
                 )
-                .at(span, "expected <parameter name='...' value='...'/>");
+                .at(span, "libvirt ignores this element; its schema rejects it")
+                .with_note("a filterref holds <parameter name='...' value='...'/> elements");
                 if let Some(s) = lang::did_you_mean(c.tag_name().name(), ["parameter"]) {
                     d = d.with_help(format!("did you mean <{s}>?")).with_fix(s);
                 }
@@ -348,12 +392,13 @@ impl Reader<'_> {
         }
         self.check_no_text(n);
         let mut matches: Option<Match> = None;
+        // libvirt's parser skips elements it does not know (reported once the rule's match is
+        // known: without another protocol element the rule matches every frame).
+        let mut unknown = Vec::new();
         for c in n.children().filter(|c| c.is_element()) {
             let name = c.tag_name().name();
             let Some(proto) = lang::protocol(name) else {
-                let span = self.tag_span(c);
-                self.unknown_protocol(name, span);
-                ok = false;
+                unknown.push((name, self.tag_span(c)));
                 continue;
             };
             let (m, negated_elem) = self.proto_elem(c, proto);
@@ -392,6 +437,9 @@ impl Reader<'_> {
                     );
                 }
             }
+        }
+        for (name, span) in unknown {
+            self.unknown_protocol(name, span, matches.is_none());
         }
         if let Some(m) = &mut matches {
             self.finish_match(m);
@@ -436,10 +484,45 @@ impl Reader<'_> {
         for c in n.children().filter(|c| c.is_element()) {
             let span = self.tag_span(c);
             self.l.diags.push(
-                Diagnostic::error("E0103", format!("<{}> cannot contain elements", proto.name))
-                    .at(span, "unexpected element"),
+                Diagnostic::warning("W0105", format!("<{}> cannot contain elements", proto.name))
+                    .at(span, "libvirt ignores this element; its schema rejects it")
+                    .with_note(format!(
+                        "a match is written as attributes of <{}>",
+                        proto.name
+                    )),
             );
         }
         (m, negated)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Origin;
+
+    /// `levels` nested elements inside `<filter>`.
+    fn nested(levels: usize) -> Diagnostics {
+        let text = format!(
+            "<filter name='deep'>{}{}</filter>",
+            "<x>".repeat(levels),
+            "</x>".repeat(levels)
+        );
+        let mut sources = SourceMap::new();
+        let id = sources.add("deep.xml", Origin::Virtual("deep".into()), text);
+        let mut d = Diagnostics::new();
+        read_filter(&sources, id, &mut d);
+        d
+    }
+
+    /// libvirt 9.0 defined a filter with 256 nested elements inside `<filter>` and refused 257
+    /// ("Excessive depth in document: 256").
+    #[test]
+    fn nesting_limit_is_libxml2s() {
+        let d = nested(MAX_NESTING);
+        assert!(d.items().iter().all(|x| x.code != "E0003"));
+        let d = nested(MAX_NESTING + 1);
+        assert_eq!(d.items().len(), 1);
+        assert_eq!(d.items()[0].code, "E0003");
     }
 }
