@@ -45,7 +45,7 @@ fn libvirt_available() -> bool {
 }
 
 /// Errors libvirt reports only when a binding is created, not when a filter is defined.
-const BINDING_TIME: &[&str] = &["E0116", "E0117", "E0119", "E0201"];
+const BINDING_TIME: &[&str] = &["E0116", "E0117", "E0119", "E0120", "E0201"];
 
 /// nwf's verdict on one file, checked like `nwf check` does.
 struct Verdict {

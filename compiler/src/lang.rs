@@ -53,8 +53,13 @@ pub enum ValueType {
         /// Whether bare hex digits (`ff`) are read as hex.
         hex: bool,
     },
-    /// Ethernet protocol: a number >= 0x600 or arp, rarp, ipv4, ipv6, vlan.
-    EtherType,
+    /// Ethernet protocol: a number from `min` to 0xffff, or arp, rarp, ipv4, ipv6, vlan. libvirt
+    /// takes 0x600 for `protocolid` and 0x3c (the minimum frame length) for `encap-protocol`
+    /// (measured with `virsh nwfilter-define`).
+    EtherType {
+        /// Smallest accepted number.
+        min: u32,
+    },
     /// IP protocol: 0-255 or tcp, udp, udplite, esp, ah, icmp, igmp, sctp, icmpv6.
     IpProtocol,
     /// ARP opcode: a number or Request, Reply, ... (1-9).
@@ -86,10 +91,9 @@ impl ValueType {
             ValueType::Number { min, max, .. } => {
                 format!("a number from {min} to {max} (decimal or 0x hex)")
             }
-            ValueType::EtherType => {
-                "an ethernet protocol: arp, rarp, ipv4, ipv6, vlan or a number from 0x600 to 0xffff"
-                    .into()
-            }
+            ValueType::EtherType { min } => format!(
+                "an ethernet protocol: arp, rarp, ipv4, ipv6, vlan or a number from 0x{min:x} to 0xffff"
+            ),
             ValueType::IpProtocol => {
                 "an IP protocol: tcp, udp, udplite, esp, ah, icmp, igmp, sctp, icmpv6 or 0-255"
                     .into()
@@ -483,7 +487,7 @@ static MAC_ATTRS: [AttrSpec; 6] = [
     DSTMACMASK,
     attr(
         "protocolid",
-        T::EtherType,
+        T::EtherType { min: 0x600 },
         F::EtherType,
         "Ethernet protocol: arp, rarp, ipv4, ipv6, vlan or a number >= 0x600.",
     ),
@@ -495,10 +499,15 @@ static VLAN_ATTRS: [AttrSpec; 7] = [
     SRCMACMASK,
     DSTMACADDR,
     DSTMACMASK,
-    attr("vlanid", hexnum(0, 4095), F::VlanId, "VLAN id 0-4095."),
+    attr(
+        "vlanid",
+        hexnum(0, 4095),
+        F::VlanId,
+        "VLAN id 0-4095 (libvirt defines 4095, but ebtables refuses to apply it: E0120).",
+    ),
     attr(
         "encap-protocol",
-        T::EtherType,
+        T::EtherType { min: 0x3c },
         F::VlanEncap,
         "Ethernet protocol inside the VLAN tag (libvirt mangles numeric values; see W0208).",
     ),

@@ -248,6 +248,87 @@ impl Lower<'_> {
         m.apply_negation_rules();
         self.check_ports_need_protocol(m);
         self.check_reversed_ranges(m);
+        self.check_applicable(m);
+    }
+
+    /// E0120: rules libvirt defines but cannot apply, because the ebtables or iptables command
+    /// it generates is refused, so creating the binding (starting the VM) fails. Found by the
+    /// matrix of `tests/libvirt_apply.rs` against libvirt 9.0 here; only literal values are
+    /// judged (a variable's value is known when the port is instantiated).
+    fn check_applicable(&mut self, m: &Match) {
+        use lang::{Field, Layer, Part};
+        let lit = |a: &AttrValue| match &a.value {
+            Operand::Lit(v) => Some(v.clone()),
+            _ => None,
+        };
+        let mut refused: Vec<(Span, String)> = Vec::new();
+        // A mask without its address is not written out by libvirt.
+        let has_base = |a: &AttrValue| {
+            m.attrs
+                .iter()
+                .any(|b| b.spec.field == a.spec.field && b.spec.part == Part::Value)
+        };
+        for a in &m.attrs {
+            match (a.spec.field, a.spec.part, lit(a)) {
+                (Field::SrcMac | Field::DstMac, Part::Mask, Some(Value::MacMask(mm)))
+                    if mm.0 == [0; 6] && has_base(a) =>
+                {
+                    refused.push((
+                        a.span,
+                        "an all-zero MAC mask: ebtables refuses `-s ADDR/00:00:00:00:00:00`".into(),
+                    ));
+                }
+                (_, Part::Mask, Some(Value::Prefix(0)))
+                    if a.negated && m.proto.layer == Layer::Ip && has_base(a) =>
+                {
+                    refused.push((a.span, "a negated address with prefix length 0: iptables refuses `! --source ADDR/0`".into()));
+                }
+                (Field::VlanId, _, Some(Value::Number(4095))) => {
+                    refused.push((a.span, "VLAN id 4095: ebtables takes 0-4094".into()));
+                }
+                (Field::TcpOption, _, Some(Value::Number(0))) => {
+                    refused.push((
+                        a.span,
+                        "TCP option kind 0: iptables refuses `--tcp-option 0` (\"Bad TCP option\")"
+                            .into(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if matches!(m.proto.name, "ip" | "ipv6") {
+            let protocol = m.get("protocol");
+            let port = m
+                .attrs
+                .iter()
+                .find(|a| matches!(a.spec.field, Field::SrcPort | Field::DstPort));
+            if let (Some(p), Some(port)) = (protocol, port) {
+                if p.negated {
+                    refused.push((port.span, format!(
+                        "`{}` with a negated protocol (`match='no'`): ebtables refuses port matches after `--ip-proto ! ...`",
+                        port.spec.name
+                    )));
+                }
+            }
+            let icmp = m
+                .attrs
+                .iter()
+                .find(|a| matches!(a.spec.field, Field::IcmpType | Field::IcmpCode));
+            let icmpv6 = protocol.is_some_and(|p| !p.negated && lit(p) == Some(Value::Number(58)));
+            if let (Some(t), false) = (icmp, icmpv6) {
+                refused.push((t.span, format!(
+                    "`{}` on <ipv6> needs `protocol='icmpv6'`, not negated: ebtables refuses `--ip6-icmp-type` otherwise",
+                    t.spec.name
+                )));
+            }
+        }
+        for (span, what) in refused {
+            self.diags.push(
+                Diagnostic::error("E0120", what)
+                    .at(span, "libvirt cannot apply this")
+                    .with_note("libvirt accepts the definition, but the firewall command it generates is refused, so creating the binding (starting the VM) fails"),
+            );
+        }
     }
 
     /// A range whose end is below its start (`dstportstart='90' dstportend='80'`). iptables and

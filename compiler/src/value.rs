@@ -185,7 +185,7 @@ impl Value {
     /// The canonical text form for an attribute of type `ty` (what `nwf fmt` writes).
     pub fn to_text(&self, ty: ValueType) -> String {
         match (self, ty) {
-            (Value::Number(n), ValueType::EtherType) => lang::ETHER_TYPES
+            (Value::Number(n), ValueType::EtherType { .. }) => lang::ETHER_TYPES
                 .iter()
                 .find(|(_, v)| u32::from(*v) == *n)
                 .map(|(name, _)| name.to_string())
@@ -366,10 +366,10 @@ pub fn parse(ty: ValueType, s: &str) -> Result<Value, ValueError> {
         ValueType::Ipv4Mask => parse_prefix_mask(s, 32),
         ValueType::Ipv6Mask => parse_prefix_mask(s, 128),
         ValueType::Number { min, max, hex } => parse_ranged(s, min, max, hex),
-        ValueType::EtherType => parse_enum_or_number(
+        ValueType::EtherType { min } => parse_enum_or_number(
             s,
             lang::ETHER_TYPES.iter().map(|(n, v)| (*n, u32::from(*v))),
-            0x600,
+            min,
             0xffff,
             false,
         ),

@@ -139,8 +139,8 @@ fn short_forms_mean_their_xml() {
             "<filter name='x'><filterref filter='f'><parameter name='A' value='1'/><parameter name='B' value='2'/><parameter name='A' value='3'/></filterref><rule action='accept' direction='out' statematch='false'><udp srcipfrom='10.0.0.1' srcipto='10.0.0.9'/></rule></filter>",
         ),
         (
-            "filter x {\n in accept ipv6 type 1..4 code 0 srcipaddr $IPV6[@1] comment \"a \\\"b\\\"\"\n}\n",
-            "<filter name='x'><rule action='accept' direction='in'><ipv6 type='1' typeend='4' code='0' srcipaddr='$IPV6[@1]' comment='a \"b\"'/></rule><!-- --></filter>",
+            "filter x {\n in accept ipv6 protocol icmpv6 type 1..4 code 0 srcipaddr $IPV6[@1] comment \"a \\\"b\\\"\"\n}\n",
+            "<filter name='x'><rule action='accept' direction='in'><ipv6 protocol='icmpv6' type='1' typeend='4' code='0' srcipaddr='$IPV6[@1]' comment='a \"b\"'/></rule><!-- --></filter>",
         ),
     ];
     for (d, x) in pairs {

@@ -104,7 +104,7 @@ fn value_for(ty: ValueType) -> BoxedStrategy<Value> {
         ValueType::Ipv4Mask => (0u8..=32).prop_map(Value::Prefix).boxed(),
         ValueType::Ipv6Mask => (0u8..=128).prop_map(Value::Prefix).boxed(),
         ValueType::Number { min, max, .. } => (min..=max).prop_map(Value::Number).boxed(),
-        ValueType::EtherType => (0x600u32..=0xffff).prop_map(Value::Number).boxed(),
+        ValueType::EtherType { min } => (min..=0xffff).prop_map(Value::Number).boxed(),
         ValueType::IpProtocol => (0u32..=255).prop_map(Value::Number).boxed(),
         ValueType::ArpOpcode => (0u32..=65535).prop_map(Value::Number).boxed(),
         ValueType::Bool => any::<bool>().prop_map(Value::Bool).boxed(),
@@ -177,6 +177,44 @@ fn match_strategy() -> impl Strategy<Value = Match> {
                 span: span(),
                 invalid: Vec::new(),
             };
+            // Rules libvirt cannot apply are errors (E0120): keep generated rules applicable.
+            let negated = m.attrs.iter().any(|a| a.written_negated);
+            let is_port = |a: &AttrValue| a.spec.name.contains("port");
+            let is_icmp = |a: &AttrValue| {
+                matches!(a.spec.field, lang::Field::IcmpType | lang::Field::IcmpCode)
+            };
+            if matches!(proto.name, "ip" | "ipv6") && negated {
+                m.attrs
+                    .retain(|a| !(is_port(a) || (proto.name == "ipv6" && is_icmp(a))));
+            }
+            if m.attrs.iter().any(is_port) {
+                m.attrs.retain(|a| !is_icmp(a));
+            }
+            for a in &mut m.attrs {
+                let fix = match (&a.spec.ty, &a.value, a.spec.name) {
+                    (ValueType::MacMask, Operand::Lit(Value::MacMask(mm)), _) if mm.0 == [0; 6] => {
+                        Some(Value::MacMask(MacAddr::FULL))
+                    }
+                    (_, Operand::Lit(Value::Prefix(0)), _) => Some(Value::Prefix(1)),
+                    (_, Operand::Lit(Value::Number(4095)), "vlanid") => Some(Value::Number(4094)),
+                    (_, Operand::Lit(Value::Number(0)), "option") => Some(Value::Number(1)),
+                    _ => None,
+                };
+                if let Some(v) = fix {
+                    a.value = Operand::Lit(v);
+                }
+            }
+            if proto.name == "ipv6" && m.attrs.iter().any(is_icmp) {
+                m.attrs.retain(|a| a.spec.name != "protocol");
+                m.attrs.push(AttrValue {
+                    spec: proto.attr("protocol").unwrap(),
+                    value: Operand::Lit(Value::Number(58)),
+                    negated: false,
+                    written_negated: false,
+                    name_span: span(),
+                    span: span(),
+                });
+            }
             // Ports on ip/ipv6 need a port protocol: keep generated rules valid.
             if matches!(proto.name, "ip" | "ipv6")
                 && m.attrs.iter().any(|a| a.spec.name.contains("port"))

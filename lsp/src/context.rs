@@ -135,7 +135,7 @@ pub fn value_kind(elem: &str, attr: &str) -> Option<ValueKind> {
 /// The spelled values of an enumerated value type from the language table, with a detail.
 pub fn enum_values(ty: ValueType) -> Vec<(String, String)> {
     match ty {
-        ValueType::EtherType => lang::ETHER_TYPES
+        ValueType::EtherType { .. } => lang::ETHER_TYPES
             .iter()
             .map(|(n, v)| (n.to_string(), format!("ethertype 0x{v:04x}")))
             .collect(),

@@ -13,7 +13,8 @@ use std::net::IpAddr;
 pub struct Vlan {
     /// VLAN id (12 bits).
     pub id: u16,
-    /// The ethertype inside the tag.
+    /// The protocol inside the tag as the kernel sees it: the inner ethertype, or ETH_P_802_3
+    /// / ETH_P_802_2 for a value below 0x600 (see [`Frame::decode`]).
     pub encap: u16,
 }
 
@@ -226,7 +227,17 @@ impl Frame {
         let payload = &data[14..];
         match f.ethertype {
             0x8100 => {
-                if let (Some(tci), Some(encap)) = (be16(payload, 0), be16(payload, 2)) {
+                if let (Some(tci), Some(inner)) = (be16(payload, 0), be16(payload, 2)) {
+                    // The kernel takes the tag out of the frame before the bridge and keeps the
+                    // inner type as the packet's protocol, which ebtables' vlan match (and nft's
+                    // `vlan type`) then read: a value below 0x600 is an 802.3 length, so the
+                    // protocol becomes ETH_P_802_3 (1) when the payload starts with ffff, else
+                    // ETH_P_802_2 (4) (`vlan_set_encap_proto`; kernel case vlan-encap-mangled).
+                    let encap = match (inner, be16(payload, 4)) {
+                        (0x0600.., _) => inner,
+                        (_, Some(0xffff)) => 0x0001,
+                        _ => 0x0004,
+                    };
                     f.vlan = Some(Vlan {
                         id: tci & 0x0fff,
                         encap,
