@@ -42,16 +42,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const URI: &str = "qemu:///system";
-
 // ---------------------------------------------------------------------------------------------
 // Commands
-
-fn virsh(args: &[&str]) -> Result<String, String> {
-    let mut v = vec!["-c", URI];
-    v.extend_from_slice(args);
-    run("virsh", &v)
-}
 
 // ---------------------------------------------------------------------------------------------
 // Cases

@@ -22,8 +22,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-const URI: &str = "qemu:///system";
-
 /// One generated rule.
 #[derive(Clone, Debug)]
 struct Entry {
@@ -320,12 +318,6 @@ fn libvirt_still_does_what_was_recorded() {
 
 // ---------------------------------------------------------------------------------------------
 // Recording from libvirt (root)
-
-fn virsh(args: &[&str]) -> Result<String, String> {
-    let mut v = vec!["-c", URI];
-    v.extend_from_slice(args);
-    run("virsh", &v)
-}
 
 /// A veth port of the recorder's own, and whatever was defined and bound on it; all undone on
 /// drop.

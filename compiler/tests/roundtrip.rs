@@ -146,6 +146,19 @@ fn operand_for(ty: ValueType) -> BoxedStrategy<Operand> {
     prop_oneof![4 => lit, 1 => var].boxed()
 }
 
+/// Replaces the match's `protocol` with a plain (not negated) `n`.
+fn set_protocol(m: &mut Match, n: u32) {
+    m.attrs.retain(|a| a.spec.name != "protocol");
+    m.attrs.push(AttrValue {
+        spec: m.proto.attr("protocol").unwrap(),
+        value: Operand::Lit(Value::Number(n)),
+        negated: false,
+        written_negated: false,
+        name_span: span(),
+        span: span(),
+    });
+}
+
 fn match_strategy() -> impl Strategy<Value = Match> {
     (0..lang::PROTOCOLS.len(), any::<bool>())
         .prop_flat_map(|(pi, negated)| {
@@ -205,29 +218,13 @@ fn match_strategy() -> impl Strategy<Value = Match> {
                 }
             }
             if proto.name == "ipv6" && m.attrs.iter().any(is_icmp) {
-                m.attrs.retain(|a| a.spec.name != "protocol");
-                m.attrs.push(AttrValue {
-                    spec: proto.attr("protocol").unwrap(),
-                    value: Operand::Lit(Value::Number(58)),
-                    negated: false,
-                    written_negated: false,
-                    name_span: span(),
-                    span: span(),
-                });
+                set_protocol(&mut m, 58);
             }
             // Ports on ip/ipv6 need a port protocol: keep generated rules valid.
             if matches!(proto.name, "ip" | "ipv6")
                 && m.attrs.iter().any(|a| a.spec.name.contains("port"))
             {
-                m.attrs.retain(|a| a.spec.name != "protocol");
-                m.attrs.push(AttrValue {
-                    spec: proto.attr("protocol").unwrap(),
-                    value: Operand::Lit(Value::Number(6)),
-                    negated: false,
-                    written_negated: false,
-                    name_span: span(),
-                    span: span(),
-                });
+                set_protocol(&mut m, 6);
             }
             // A number range that ends before it starts is an error (E0119): keep generated
             // ranges in order by swapping the two ends.

@@ -33,6 +33,13 @@ pub fn run(prog: &str, args: &[&str]) -> Result<String, String> {
     }
 }
 
+/// Runs `virsh` against the system libvirtd (qemu:///system).
+pub fn virsh(args: &[&str]) -> Result<String, String> {
+    let mut v = vec!["-c", "qemu:///system"];
+    v.extend_from_slice(args);
+    run("virsh", &v)
+}
+
 pub fn must(prog: &str, args: &[&str]) -> String {
     run(prog, args).unwrap_or_else(|e| panic!("{e}"))
 }
