@@ -127,7 +127,8 @@ pub fn show_bindings(
     let mut diags = Diagnostics::new();
     let mut ports = Vec::new();
     let mut binding_files = Vec::new();
-    let mut checked: HashSet<String> = HashSet::new();
+    // The checker's findings per filter, computed once however many ports use it.
+    let mut checked: std::collections::HashMap<String, Vec<Diagnostic>> = Default::default();
     // Per port, the files of the filters it reaches.
     let mut port_files: Vec<HashSet<FileId>> = Vec::new();
     for path in bindings {
@@ -149,9 +150,12 @@ pub fn show_bindings(
                             continue;
                         };
                         used_files.insert(l.filter.file);
-                        if checked.insert(name) {
-                            check::check_filter(&library, &l.filter, &mut port_diags);
-                        }
+                        let found = checked.entry(name).or_insert_with(|| {
+                            let mut d = Diagnostics::new();
+                            check::check_filter(&library, &l.filter, &mut d);
+                            d.into_vec()
+                        });
+                        port_diags.extend(found.iter().cloned());
                     }
                 }
                 let p = b
